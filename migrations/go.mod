@@ -1,0 +1,3 @@
+module github.com/zenith-hq/zenith/migrations
+
+go 1.26.8

@@ -1,0 +1,126 @@
+// Package bus names and creates the NATS JetStream streams that join Zenith's
+// tiers, and the core NATS subject that announces configuration changes.
+//
+// Events flow ingestor → ZENITH_EVENTS → rule-engine → ZENITH_ACTIONS →
+// dispatcher. Actions that cannot be delivered end in ZENITH_DLQ. Every
+// service calls EnsureStreams at start; it is idempotent, so the services
+// may start in any order.
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and the subjects they hold.
+const (
+	EventsStream     = "ZENITH_EVENTS"
+	ActionsStream    = "ZENITH_ACTIONS"
+	DeadLetterStream = "ZENITH_DLQ"
+
+	eventsPrefix     = "zenith.events."
+	actionsPrefix    = "zenith.actions."
+	deadLetterPrefix = "zenith.dlq."
+)
+
+// ChangesSubject is the core NATS subject on which a configuration change
+// (sources, keys, sinks, rules) is announced, so that every replica reloads
+// within a second. CockroachDB has no LISTEN/NOTIFY, so NATS carries it.
+const ChangesSubject = "zenith.control.changed"
+
+// EventSubject is the subject an event of source and type is published on:
+// zenith.events.<source>.<type>. Both parts must have been validated (see
+// event.ValidSourceName and event.ValidType), never taken raw from input.
+func EventSubject(source, eventType string) string {
+	return eventsPrefix + source + "." + eventType
+}
+
+// SourceFromEventSubject returns the source token of an event subject.
+func SourceFromEventSubject(subject string) (source, eventType string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, eventsPrefix)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, ".")
+}
+
+// ActionSubject is the subject an action for a sink of sinkType is published
+// on: zenith.actions.<sink type>.
+func ActionSubject(sinkType string) string {
+	return actionsPrefix + sinkType
+}
+
+// DeadLetterSubject is the subject a dead-lettered action for a sink of
+// sinkType is kept on.
+func DeadLetterSubject(sinkType string) string {
+	return deadLetterPrefix + sinkType
+}
+
+// StreamOptions tune the streams. The zero value is a single-node setup.
+type StreamOptions struct {
+	// Replicas is the number of copies of each stream in a NATS cluster;
+	// 0 means 1.
+	Replicas int
+	// MaxAge bounds how long a message is kept; 0 means 7 days.
+	MaxAge time.Duration
+	// MaxBytes bounds each stream's size; 0 means 1 GiB. A full stream refuses
+	// new messages rather than dropping unprocessed ones.
+	MaxBytes int64
+	// DuplicateWindow is how long a message id is remembered to drop a resent
+	// message; 0 means 10 minutes.
+	DuplicateWindow time.Duration
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 7 * 24 * time.Hour
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = 1 << 30
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = 10 * time.Minute
+	}
+	return o
+}
+
+// EnsureStreams creates the three streams, or updates them to opts.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
+	opts = opts.withDefaults()
+	// Events and actions are work queues: a message is removed once its
+	// consumer acknowledged it, so the limits bound the backlog, not the
+	// history. Dead letters are kept until they age out or are replayed.
+	streams := []struct {
+		name, subjects, description string
+		retention                   jetstream.RetentionPolicy
+	}{
+		{EventsStream, eventsPrefix + ">", "events accepted by the ingestor, awaiting rule evaluation", jetstream.WorkQueuePolicy},
+		{ActionsStream, actionsPrefix + ">", "actions of matched rules, awaiting delivery to sinks", jetstream.WorkQueuePolicy},
+		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered", jetstream.LimitsPolicy},
+	}
+	for _, s := range streams {
+		cfg := jetstream.StreamConfig{
+			Name:        s.name,
+			Description: s.description,
+			Subjects:    []string{s.subjects},
+			Retention:   s.retention,
+			Storage:     jetstream.FileStorage,
+			Discard:     jetstream.DiscardNew,
+			MaxAge:      opts.MaxAge,
+			MaxBytes:    opts.MaxBytes,
+			Replicas:    opts.Replicas,
+			Duplicates:  opts.DuplicateWindow,
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", s.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+// Package event defines Zenith's event envelope: what a producer sends, how it
+// is validated, and how it travels on NATS between the tiers.
+//
+// The attribute names follow CloudEvents 1.0. On NATS an event is carried in
+// CloudEvents binary mode: the attributes are lower-case ce-* headers and the
+// payload is the event's data, a JSON object, byte for byte as the producer
+// sent it. Structured mode (the whole envelope as JSON, marked by a
+// Content-Type of application/cloudevents+json) is accepted too, for
+// producers that publish to NATS directly.
+package event
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits on the envelope's attributes. They keep headers and subjects small
+// and make every attribute safe to put in a NATS header.
+const (
+	MaxIDLength      = 128
+	MaxTypeLength    = 128
+	MaxSubjectLength = 256
+	MaxSourceLength  = 63
+)
+
+// Event is one validated occurrence reported by a producer.
+type Event struct {
+	// ID is the producer's id, or a UUIDv7 Zenith assigned.
+	ID string
+	// Source is the Zenith source name the event belongs to.
+	Source string
+	// Type says what happened, as dot-separated words.
+	Type string
+	// Time is when it happened.
+	Time time.Time
+	// Subject is what the event is about within its source; may be empty.
+	Subject string
+	// Data is the event's content: the bytes of a JSON object.
+	Data []byte
+}
+
+var (
+	sourcePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	typePattern   = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+)
+
+// FieldError reports a problem with one field of an event or request. Its
+// message names the field, so that a producer can fix what it sent.
+type FieldError struct {
+	Field   string
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	return e.Field + ": " + e.Problem
+}
+
+// Reason is a short, stable, low-cardinality label for the problem, for use
+// in metrics.
+func (e *FieldError) Reason() string {
+	return "invalid_" + e.Field
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// AsFieldError returns the FieldError in err's chain, if there is one.
+func AsFieldError(err error) (*FieldError, bool) {
+	var fe *FieldError
+	ok := errors.As(err, &fe)
+	return fe, ok
+}
+
+// NewID returns a fresh event id, a UUIDv7, so that ids Zenith assigns sort
+// by time.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// ValidSourceName reports whether name can name a source. A source name is
+// one NATS subject token: lower-case letters, digits, '-' and '_'.
+func ValidSourceName(name string) bool {
+	return len(name) <= MaxSourceLength && sourcePattern.MatchString(name)
+}
+
+// ValidType reports whether t can be an event type: dot-separated words of
+// letters, digits, '-' and '_'. Each word becomes one NATS subject token.
+func ValidType(t string) bool {
+	return len(t) <= MaxTypeLength && typePattern.MatchString(t)
+}
+
+// Validate checks every attribute of e and that Data is a JSON object. It
+// returns a *FieldError naming the first problem found.
+func (e *Event) Validate() error {
+	if err := validateID(e.ID); err != nil {
+		return err
+	}
+	if !ValidSourceName(e.Source) {
+		return fieldErr("source", "must be 1-%d lower-case letters, digits, '-' or '_'", MaxSourceLength)
+	}
+	if e.Type == "" {
+		return fieldErr("type", "is required")
+	}
+	if !ValidType(e.Type) {
+		return fieldErr("type", "must be dot-separated words of letters, digits, '-' or '_', at most %d characters", MaxTypeLength)
+	}
+	if e.Time.IsZero() {
+		return fieldErr("time", "is required")
+	}
+	if err := validateSubject(e.Subject); err != nil {
+		return err
+	}
+	return ValidateData(e.Data)
+}
+
+func validateID(id string) error {
+	if id == "" {
+		return fieldErr("id", "is required")
+	}
+	if len(id) > MaxIDLength {
+		return fieldErr("id", "must be at most %d characters", MaxIDLength)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return fieldErr("id", "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+func validateSubject(subject string) error {
+	if len(subject) > MaxSubjectLength {
+		return fieldErr("subject", "must be at most %d bytes", MaxSubjectLength)
+	}
+	if !utf8.ValidString(subject) {
+		return fieldErr("subject", "must be valid UTF-8")
+	}
+	for _, r := range subject {
+		if r < ' ' || r == 0x7f {
+			return fieldErr("subject", "must not contain control characters")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Dispatch outcomes recorded in the audit log.
+const (
+	StatusDelivered    = "delivered"
+	StatusDeadLettered = "dead_lettered"
+)
+
+// AuditRecord is the outcome of one dispatch: one event delivered (or not) to
+// one sink for one rule.
+type AuditRecord struct {
+	DispatchID  string
+	EventID     string
+	Source      string
+	EventType   string
+	RuleID      string
+	RuleName    string
+	RuleVersion int64
+	SinkID      string
+	SinkName    string
+	SinkType    string
+	Status      string
+	Attempts    int
+	// HTTPStatus is the last HTTP status the sink answered; 0 when none.
+	HTTPStatus int
+	Latency    time.Duration
+	Error      string
+	EventTime  time.Time
+	MatchedAt  time.Time
+	CreatedAt  time.Time
+}
+
+const auditColumns = `dispatch_id, event_id, source, event_type, rule_id::TEXT, rule_name, rule_version,
+	sink_id::TEXT, sink_name, sink_type, status, attempts, COALESCE(http_status, 0), latency_us,
+	error, event_time, matched_at, created_at`
+
+// InsertAudit writes records in one round trip. A record whose dispatch is
+// already recorded is skipped, so writing the outcome of a redelivered action
+// again is harmless.
+func (s *Store) InsertAudit(ctx context.Context, records []AuditRecord) error {
+	batch := &pgx.Batch{}
+	for _, r := range records {
+		batch.Queue(`
+			INSERT INTO audit_log (dispatch_id, event_id, source, event_type, rule_id, rule_name,
+				rule_version, sink_id, sink_name, sink_type, status, attempts, http_status,
+				latency_us, error, event_time, matched_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			ON CONFLICT (dispatch_id) DO NOTHING`,
+			r.DispatchID, r.EventID, r.Source, r.EventType, r.RuleID, r.RuleName, r.RuleVersion,
+			r.SinkID, r.SinkName, r.SinkType, r.Status, r.Attempts, nullInt(r.HTTPStatus),
+			r.Latency.Microseconds(), r.Error, r.EventTime, r.MatchedAt)
+	}
+	if err := s.q.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("write %d audit rows: %w", len(records), err)
+	}
+	return nil
+}
+
+// AuditByDispatch returns the audit row of a dispatch, or ErrNotFound.
+func (s *Store) AuditByDispatch(ctx context.Context, dispatchID string) (AuditRecord, error) {
+	r, err := scanAudit(s.q.QueryRow(ctx,
+		`SELECT `+auditColumns+` FROM audit_log WHERE dispatch_id = $1`, dispatchID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AuditRecord{}, ErrNotFound
+	}
+	if err != nil {
+		return AuditRecord{}, fmt.Errorf("read audit row: %w", err)
+	}
+	return r, nil
+}
+
+// AuditByEvent returns the audit rows of one event, oldest first.
+func (s *Store) AuditByEvent(ctx context.Context, source, eventID string) ([]AuditRecord, error) {
+	rows, err := s.q.Query(ctx,
+		`SELECT `+auditColumns+` FROM audit_log WHERE source = $1 AND event_id = $2 ORDER BY created_at, dispatch_id`,
+		source, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("list audit rows: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditRecord, error) { return scanAudit(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list audit rows: %w", err)
+	}
+	return list, nil
+}
+
+// CountAudit returns how many audit rows have a status.
+func (s *Store) CountAudit(ctx context.Context, status string) (int64, error) {
+	var n int64
+	err := s.q.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE status = $1`, status).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count audit rows: %w", err)
+	}
+	return n, nil
+}
+
+func scanAudit(row pgx.Row) (AuditRecord, error) {
+	var r AuditRecord
+	var latencyUS int64
+	err := row.Scan(&r.DispatchID, &r.EventID, &r.Source, &r.EventType, &r.RuleID, &r.RuleName,
+		&r.RuleVersion, &r.SinkID, &r.SinkName, &r.SinkType, &r.Status, &r.Attempts, &r.HTTPStatus,
+		&latencyUS, &r.Error, &r.EventTime, &r.MatchedAt, &r.CreatedAt)
+	r.Latency = time.Duration(latencyUS) * time.Microsecond
+	return r, err
+}
+
+func nullInt(v int) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Sink is a destination for actions. Config holds its type's settings, some
+// of them secret.
+type Sink struct {
+	ID        string
+	Name      string
+	Type      string
+	Config    json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const sinkColumns = `id::TEXT, name, type, config, created_at, updated_at`
+
+func scanSink(row pgx.Row) (Sink, error) {
+	var k Sink
+	err := row.Scan(&k.ID, &k.Name, &k.Type, &k.Config, &k.CreatedAt, &k.UpdatedAt)
+	return k, err
+}
+
+// SinkByName returns the sink called name, or ErrNotFound.
+func (s *Store) SinkByName(ctx context.Context, name string) (Sink, error) {
+	k, err := scanSink(s.q.QueryRow(ctx, `SELECT `+sinkColumns+` FROM sinks WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Sink{}, ErrNotFound
+	}
+	if err != nil {
+		return Sink{}, fmt.Errorf("read sink %q: %w", name, err)
+	}
+	return k, nil
+}
+
+// ListSinks returns every sink, by name.
+func (s *Store) ListSinks(ctx context.Context) ([]Sink, error) {
+	rows, err := s.q.Query(ctx, `SELECT `+sinkColumns+` FROM sinks ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list sinks: %w", err)
+	}
+	sinks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Sink, error) { return scanSink(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list sinks: %w", err)
+	}
+	return sinks, nil
+}
+
+// PutSink creates the sink called name or updates its type and settings.
+// changed is false when the stored sink already had them.
+func (s *Store) PutSink(ctx context.Context, name, sinkType string, config json.RawMessage) (sink Sink, changed bool, err error) {
+	existing, err := s.SinkByName(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		sink, err = scanSink(s.q.QueryRow(ctx,
+			`INSERT INTO sinks (name, type, config) VALUES ($1, $2, $3) RETURNING `+sinkColumns,
+			name, sinkType, config))
+		if err != nil {
+			return Sink{}, false, fmt.Errorf("create sink %q: %w", name, err)
+		}
+		return sink, true, nil
+	case err != nil:
+		return Sink{}, false, err
+	}
+
+	if existing.Type == sinkType && sameJSON(existing.Config, config) {
+		return existing, false, nil
+	}
+	sink, err = scanSink(s.q.QueryRow(ctx,
+		`UPDATE sinks SET type = $2, config = $3, updated_at = now() WHERE id = $1 RETURNING `+sinkColumns,
+		existing.ID, sinkType, config))
+	if err != nil {
+		return Sink{}, false, fmt.Errorf("update sink %q: %w", name, err)
+	}
+	return sink, true, nil
+}
+
+// sameJSON reports whether two JSON documents hold the same value, whatever
+// their key order and spacing (JSONB normalises both).
+func sameJSON(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	ca, errA := canonicalJSON(a)
+	cb, errB := canonicalJSON(b)
+	return errA == nil && errB == nil && bytes.Equal(ca, cb)
+}
+
+// canonicalJSON re-encodes a JSON document with sorted keys and no spacing,
+// keeping numbers exactly as written.
+func canonicalJSON(b json.RawMessage) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}

@@ -1,0 +1,3 @@
+module github.com/zenith-hq/zenith/services/ingestor
+
+go 1.26.8
