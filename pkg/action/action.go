@@ -23,6 +23,9 @@ type Action struct {
 	Event      event.Event `json:"event"`
 	Rule       RuleRef     `json:"rule"`
 	Sink       SinkRef     `json:"sink"`
+	// AcceptedAt is when JetStream stored the event; the dispatcher measures
+	// end-to-end latency from it.
+	AcceptedAt time.Time `json:"accepted_at"`
 	// MatchedAt is when the rule-engine matched the event.
 	MatchedAt time.Time `json:"matched_at"`
 }

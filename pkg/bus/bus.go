@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -121,6 +122,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", s.name, err)
 		}
+	}
+	return nil
+}
+
+// AnnounceChange tells every replica that sources, keys, sinks or rules
+// changed, so they reload now instead of at their next periodic resync.
+func AnnounceChange(nc *nats.Conn) error {
+	if err := nc.Publish(ChangesSubject, nil); err != nil {
+		return fmt.Errorf("announce configuration change: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("announce configuration change: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,109 @@
+// Package metrics declares the Prometheus metrics Zenith's services export.
+// They live in one package so that the three services can run in one
+// process (as `make run` does) without registering a metric twice, and so
+// the dashboard has one list to be checked against.
+//
+// Labels are bounded: source names, reasons, sink types and statuses, never
+// event ids or URLs.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Tiers, as the tier label names them.
+const (
+	TierIngestor   = "ingestor"
+	TierRuleEngine = "rule-engine"
+	TierDispatcher = "dispatcher"
+)
+
+var (
+	// EventsReceived counts requests' events before any check.
+	EventsReceived = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_events_received_total",
+		Help: "Events received by the ingestor, before authentication and validation.",
+	}, []string{"transport"})
+
+	// EventsAccepted counts events persisted in JetStream.
+	EventsAccepted = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_events_accepted_total",
+		Help: "Events acknowledged by JetStream and answered with success.",
+	}, []string{"source"})
+
+	// EventsRejected counts refused events by reason.
+	EventsRejected = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_events_rejected_total",
+		Help: "Events refused, by source (empty when unknown) and reason.",
+	}, []string{"source", "reason"})
+
+	// RulesEvaluated counts events evaluated against their source's rules.
+	RulesEvaluated = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_rules_evaluated_total",
+		Help: "Events evaluated against their source's rules.",
+	}, []string{"source"})
+
+	// RulesMatched counts rule matches.
+	RulesMatched = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_rules_matched_total",
+		Help: "Rules that matched an event (fallback rules included).",
+	}, []string{"source"})
+
+	// RuleEvaluationDuration times one event's evaluation.
+	RuleEvaluationDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "zenith_rule_evaluation_duration_seconds",
+		Help:    "Time to evaluate one event against its source's rules.",
+		Buckets: prometheus.ExponentialBuckets(1e-7, 4, 12),
+	})
+
+	// Dispatches counts dispatch outcomes.
+	Dispatches = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_dispatch_total",
+		Help: "Dispatch outcomes by sink type and status (delivered, retried, dead_lettered).",
+	}, []string{"sink_type", "status"})
+
+	// DispatchDuration times one delivery attempt sequence.
+	DispatchDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "zenith_dispatch_duration_seconds",
+		Help:    "Time to deliver one action to its sink, retries included.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+	}, []string{"sink_type"})
+
+	// WorkerQueueDepth is the number of messages waiting for a worker.
+	WorkerQueueDepth = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zenith_worker_queue_depth",
+		Help: "Messages fetched and waiting for a worker, by tier.",
+	}, []string{"tier"})
+
+	// RuleSetRules is the number of rules the engine holds.
+	RuleSetRules = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zenith_rule_cache_rules",
+		Help: "Enabled rules held in the rule-engine's memory.",
+	})
+
+	// RuleSetReloads counts reloads of the rule cache by outcome.
+	RuleSetReloads = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_rule_cache_reloads_total",
+		Help: "Reloads of the rule cache from the database, by outcome (ok, error).",
+	}, []string{"outcome"})
+
+	// EventsTerminated counts messages the rule-engine refused as malformed.
+	EventsTerminated = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_engine_events_terminated_total",
+		Help: "Messages on the events stream refused as malformed, by reason.",
+	}, []string{"reason"})
+
+	// DeadLettered counts actions sent to the dead-letter stream.
+	DeadLettered = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_dead_lettered_total",
+		Help: "Actions sent to the dead-letter stream, by sink type.",
+	}, []string{"sink_type"})
+
+	// EndToEndLatency times an event from acceptance to delivery.
+	EndToEndLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "zenith_end_to_end_latency_seconds",
+		Help:    "Time from the rule-engine's match to the dispatch outcome, by sink type.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+	}, []string{"sink_type"})
+)
