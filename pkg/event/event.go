@@ -61,9 +61,13 @@ func (e *FieldError) Error() string {
 }
 
 // Reason is a short, stable, low-cardinality label for the problem, for use
-// in metrics.
+// in metrics. A field name a producer made up is not a label.
 func (e *FieldError) Reason() string {
-	return "invalid_" + e.Field
+	switch e.Field {
+	case "body", "specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data":
+		return "invalid_" + e.Field
+	}
+	return "unknown_attribute"
 }
 
 func fieldErr(field, format string, args ...any) *FieldError {
