@@ -108,11 +108,8 @@ func (e *Event) Validate() error {
 	if !ValidSourceName(e.Source) {
 		return fieldErr("source", "must be 1-%d lower-case letters, digits, '-' or '_'", MaxSourceLength)
 	}
-	if e.Type == "" {
-		return fieldErr("type", "is required")
-	}
-	if !ValidType(e.Type) {
-		return fieldErr("type", "must be dot-separated words of letters, digits, '-' or '_', at most %d characters", MaxTypeLength)
+	if err := validateType(e.Type); err != nil {
+		return err
 	}
 	if e.Time.IsZero() {
 		return fieldErr("time", "is required")
@@ -134,6 +131,16 @@ func validateID(id string) error {
 		if id[i] <= ' ' || id[i] > '~' {
 			return fieldErr("id", "must be printable ASCII without spaces")
 		}
+	}
+	return nil
+}
+
+func validateType(t string) error {
+	if t == "" {
+		return fieldErr("type", "is required")
+	}
+	if !ValidType(t) {
+		return fieldErr("type", "must be dot-separated words of letters, digits, '-' or '_', at most %d characters", MaxTypeLength)
 	}
 	return nil
 }

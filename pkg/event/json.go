@@ -86,6 +86,11 @@ func (w *wireEvent) event() (Event, error) {
 	}
 
 	e := Event{ID: w.ID, Source: w.Source, Type: w.Type, Subject: w.Subject, Data: w.Data}
+	// The type and the data come only from the body, so they are checked
+	// here; id, source and time may still be filled in by the caller.
+	if err := validateType(e.Type); err != nil {
+		return Event{}, err
+	}
 	if w.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, w.Time)
 		if err != nil {
@@ -96,8 +101,8 @@ func (w *wireEvent) event() (Event, error) {
 	if len(e.Data) == 0 || string(e.Data) == "null" {
 		return Event{}, fieldErr("data", "is required")
 	}
-	if firstByte(e.Data) != '{' {
-		return Event{}, fieldErr("data", "must be a JSON object")
+	if err := ValidateData(e.Data); err != nil {
+		return Event{}, err
 	}
 	return e, nil
 }
