@@ -1,0 +1,134 @@
+package ingestor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zenith-hq/zenith/pkg/apikey"
+	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/event"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
+)
+
+// errUnavailable means an event could not be persisted; the producer should
+// retry it later with the same id.
+var errUnavailable = errors.New("the event could not be stored; retry later with the same id")
+
+// accepted is the outcome of persisting one event.
+type accepted struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// publisher persists events in JetStream.
+type publisher struct {
+	js      jetstream.JetStream
+	timeout time.Duration
+}
+
+// complete fills in what the producer may leave out and checks the event on
+// behalf of principal: the source comes from the key, and a source the
+// producer names must be the key's.
+func complete(e *event.Event, principal apikey.Principal, now time.Time) error {
+	if e.Source == "" {
+		e.Source = principal.SourceName
+	} else if e.Source != principal.SourceName {
+		return &event.FieldError{Field: "source", Problem: fmt.Sprintf("must be %q, the source of the API key, or left out", principal.SourceName)}
+	}
+	if e.ID == "" {
+		e.ID = event.NewID()
+	}
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	return e.Validate()
+}
+
+// msgID is the JetStream deduplication id of an event: ids are the
+// producer's, so they are unique only within a source.
+func msgID(e *event.Event) string {
+	return e.Source + ":" + e.ID
+}
+
+// message builds the NATS message of e, carrying the trace of ctx.
+func message(ctx context.Context, e *event.Event) *nats.Msg {
+	header := e.Header()
+	telemetry.Inject(ctx, header)
+	return &nats.Msg{Subject: bus.EventSubject(e.Source, e.Type), Header: header, Data: e.Data}
+}
+
+// publish persists one event and waits for JetStream's acknowledgement.
+func (p *publisher) publish(ctx context.Context, e *event.Event) (accepted, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	ack, err := p.js.PublishMsg(ctx, message(ctx, e), jetstream.WithMsgID(msgID(e)))
+	if err != nil {
+		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	metrics.EventsAccepted.WithLabelValues(e.Source).Inc()
+	return accepted{ID: e.ID, Duplicate: ack.Duplicate}, nil
+}
+
+// publishAll persists events concurrently and returns one outcome or error
+// per event, in order.
+func (p *publisher) publishAll(ctx context.Context, events []event.Event) ([]accepted, []error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+
+	futures := make([]jetstream.PubAckFuture, len(events))
+	errs := make([]error, len(events))
+	for i := range events {
+		e := &events[i]
+		futures[i], errs[i] = p.js.PublishMsgAsync(message(ctx, e), jetstream.WithMsgID(msgID(e)))
+	}
+
+	results := make([]accepted, len(events))
+	for i, future := range futures {
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("%w: %w", errUnavailable, errs[i])
+			continue
+		}
+		results[i], errs[i] = p.await(ctx, &events[i], future)
+	}
+	return results, errs
+}
+
+func (p *publisher) await(ctx context.Context, e *event.Event, future jetstream.PubAckFuture) (accepted, error) {
+	select {
+	case ack := <-future.Ok():
+		metrics.EventsAccepted.WithLabelValues(e.Source).Inc()
+		return accepted{ID: e.ID, Duplicate: ack.Duplicate}, nil
+	case err := <-future.Err():
+		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, err)
+	case <-ctx.Done():
+		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, ctx.Err())
+	}
+}
+
+// annotate records an event's identity on the request's span.
+func annotate(span trace.Span, e *event.Event) {
+	span.SetAttributes(
+		attribute.String("event_id", e.ID),
+		attribute.String("source", e.Source),
+		attribute.String("event_type", e.Type),
+	)
+}
+
+// rejectReason is the metrics label for why an event was refused.
+func rejectReason(err error) string {
+	if fe, ok := event.AsFieldError(err); ok {
+		return fe.Reason()
+	}
+	if errors.Is(err, errUnavailable) {
+		return "unavailable"
+	}
+	return "internal"
+}

@@ -1,0 +1,43 @@
+// Package ingestor is Zenith's front door. It authenticates producers by API
+// key, validates their events and persists them in NATS JetStream, answering
+// success only once JetStream has stored the event. It serves the
+// ConnectRPC IngestorService (gRPC, gRPC-Web and Connect JSON on one h2c
+// port) and POST /v1/events for producers that can only post plain JSON.
+package ingestor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the ingestor's configuration, read from the environment.
+type Config struct {
+	// NATSURL is the NATS server holding the streams.
+	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// DatabaseURL is the PostgreSQL or CockroachDB database holding the keys.
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	// ListenAddr serves producers: Connect, gRPC, gRPC-Web and REST.
+	ListenAddr string `env:"INGESTOR_ADDR" envDefault:"127.0.0.1:8080"`
+	// AdminAddr serves /metrics, /healthz and /readyz.
+	AdminAddr string `env:"INGESTOR_ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
+	// KeyRevalidate is how long a verified API key is trusted before its row
+	// is read again; it bounds how long a revoked key keeps working.
+	KeyRevalidate time.Duration `env:"INGESTOR_KEY_REVALIDATE" envDefault:"5s"`
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `env:"INGESTOR_MAX_BODY_BYTES" envDefault:"1048576"`
+	// PublishTimeout bounds the wait for JetStream to store an event.
+	PublishTimeout time.Duration `env:"INGESTOR_PUBLISH_TIMEOUT" envDefault:"5s"`
+	// ShutdownGrace bounds how long a stop waits for requests in flight.
+	ShutdownGrace time.Duration `env:"INGESTOR_SHUTDOWN_GRACE" envDefault:"20s"`
+}
+
+// ConfigFromEnv reads the configuration from the environment.
+func ConfigFromEnv() (Config, error) {
+	cfg, err := env.ParseAs[Config]()
+	if err != nil {
+		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
+	}
+	return cfg, nil
+}

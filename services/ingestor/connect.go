@@ -1,0 +1,159 @@
+package ingestor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/zenith-hq/zenith/pkg/apikey"
+	"github.com/zenith-hq/zenith/pkg/event"
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+)
+
+// MaxBatch is the most events one IngestBatch call may carry.
+const MaxBatch = 500
+
+// rpcHandler implements the ConnectRPC IngestorService.
+type rpcHandler struct {
+	keys     *apikey.Verifier
+	pub      *publisher
+	log      *slog.Logger
+	nowClock func() time.Time
+}
+
+// Ingest accepts one event.
+func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.IngestRequest]) (*connect.Response[zenithv1.IngestResponse], error) {
+	ctx, span := startSpan(ctx, req)
+	defer span.End()
+	metrics.EventsReceived.WithLabelValues("rpc").Inc()
+
+	principal, err := h.authenticate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	e, err := h.toEvent(req.Msg.GetEvent(), principal, "event")
+	if err != nil {
+		return nil, err
+	}
+	annotate(span, &e)
+
+	result, err := h.pub.publish(ctx, &e)
+	if err != nil {
+		h.log.ErrorContext(ctx, "publish event", "source", e.Source, "event_id", e.ID, "err", err)
+		metrics.EventsRejected.WithLabelValues(e.Source, "unavailable").Inc()
+		return nil, connect.NewError(connect.CodeUnavailable, errUnavailable)
+	}
+	return connect.NewResponse(&zenithv1.IngestResponse{Id: result.ID, Duplicate: result.Duplicate}), nil
+}
+
+// IngestBatch validates every event of the batch, then persists each.
+func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenithv1.IngestBatchRequest]) (*connect.Response[zenithv1.IngestBatchResponse], error) {
+	ctx, span := startSpan(ctx, req)
+	defer span.End()
+	metrics.EventsReceived.WithLabelValues("rpc").Add(float64(len(req.Msg.GetEvents())))
+
+	principal, err := h.authenticate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	events, err := h.toEvents(req.Msg.GetEvents(), principal)
+	if err != nil {
+		return nil, err
+	}
+
+	results, errs := h.pub.publishAll(ctx, events)
+	resp := &zenithv1.IngestBatchResponse{Results: make([]*zenithv1.IngestResult, len(events))}
+	for i := range events {
+		resp.Results[i] = &zenithv1.IngestResult{Id: events[i].ID, Duplicate: results[i].Duplicate}
+		if errs[i] != nil {
+			h.log.ErrorContext(ctx, "publish event", "source", events[i].Source, "event_id", events[i].ID, "err", errs[i])
+			metrics.EventsRejected.WithLabelValues(events[i].Source, "unavailable").Inc()
+			resp.Results[i].Error = errUnavailable.Error()
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func startSpan(ctx context.Context, req connect.AnyRequest) (context.Context, trace.Span) {
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(req.Header()))
+	return tracer.Start(ctx, "ingestor.gateway.handle", trace.WithSpanKind(trace.SpanKindServer))
+}
+
+func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest) (apikey.Principal, error) {
+	principal, err := h.keys.Verify(ctx, req.Header().Get(APIKeyHeader))
+	if err == nil {
+		return principal, nil
+	}
+	if errors.Is(err, apikey.ErrUnauthenticated) {
+		metrics.EventsRejected.WithLabelValues("", "unauthenticated").Inc()
+		return apikey.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New(unauthenticatedMessage))
+	}
+	h.log.ErrorContext(ctx, "verify API key", "err", err)
+	metrics.EventsRejected.WithLabelValues("", "unavailable").Inc()
+	return apikey.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("the API key could not be checked; retry later"))
+}
+
+// toEvents converts and checks a batch; the first invalid event refuses it.
+func (h *rpcHandler) toEvents(list []*zenithv1.Event, principal apikey.Principal) ([]event.Event, error) {
+	if len(list) == 0 || len(list) > MaxBatch {
+		metrics.EventsRejected.WithLabelValues(principal.SourceName, "invalid_batch").Inc()
+		return nil, connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("events: must hold 1 to %d events, not %d", MaxBatch, len(list)))
+	}
+	events := make([]event.Event, len(list))
+	for i, pe := range list {
+		e, err := h.toEvent(pe, principal, fmt.Sprintf("events[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
+// toEvent converts and checks one event; an invalid one is an
+// InvalidArgument error naming path and field.
+func (h *rpcHandler) toEvent(pe *zenithv1.Event, principal apikey.Principal, path string) (event.Event, error) {
+	e, err := fromProto(pe)
+	if err == nil {
+		err = complete(&e, principal, h.nowClock())
+	}
+	if err == nil {
+		return e, nil
+	}
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, rejectReason(err)).Inc()
+	return event.Event{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s.%w", path, err))
+}
+
+// fromProto converts a protobuf event; the payload becomes JSON bytes.
+func fromProto(pe *zenithv1.Event) (event.Event, error) {
+	if pe == nil {
+		return event.Event{}, &event.FieldError{Field: "body", Problem: "event is required"}
+	}
+	e := event.Event{ID: pe.GetId(), Source: pe.GetSource(), Type: pe.GetType(), Subject: pe.GetSubject()}
+	if pe.GetTime() != nil {
+		e.Time = pe.GetTime().AsTime()
+	}
+	switch payload := pe.GetPayload().(type) {
+	case *zenithv1.Event_DataJson:
+		e.Data = payload.DataJson
+	case *zenithv1.Event_Data:
+		data, err := protojson.Marshal(payload.Data)
+		if err != nil {
+			return event.Event{}, &event.FieldError{Field: "data", Problem: "cannot be written as JSON"}
+		}
+		e.Data = data
+	default:
+		return event.Event{}, &event.FieldError{Field: "data", Problem: "is required"}
+	}
+	return e, nil
+}

@@ -1,0 +1,349 @@
+package ingestor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/config"
+	"github.com/zenith-hq/zenith/pkg/event"
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
+	"github.com/zenith-hq/zenith/pkg/testenv"
+	"github.com/zenith-hq/zenith/services/ingestor"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const (
+	shopKey  = "shop-key-0123456789abcdef"
+	otherKey = "other-key-0123456789abcdef"
+)
+
+const testConfig = `
+sources:
+  - name: shop
+    api_keys_from_env: [SHOP_API_KEY]
+  - name: billing
+    api_keys_from_env: [BILLING_API_KEY]
+`
+
+// harness is a running ingestor over a real database and NATS server.
+type harness struct {
+	url  string
+	js   jetstream.JetStream
+	stop func()
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	st, dsn := testenv.Store(t)
+	natsURL := testenv.NATS(t)
+
+	file, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SHOP_API_KEY": shopKey, "BILLING_API_KEY": otherKey}
+	if _, err := config.Apply(ctx, st, file, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := ingestor.Config{
+		NATSURL: natsURL, DatabaseURL: dsn, ListenAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		KeyRevalidate: time.Second, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, ShutdownGrace: 5 * time.Second,
+	}
+	svc, err := ingestor.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if runCtx.Err() == nil {
+			stop()
+		}
+	})
+
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{url: "http://" + svc.Addr(), js: js, stop: stop}
+}
+
+func (h *harness) post(t *testing.T, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/events", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set(ingestor.APIKeyHeader, key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("answer %d is not JSON: %q", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// storedEvents returns the events in the events stream, in order.
+func (h *harness) storedEvents(t *testing.T) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := h.js.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		msg, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs
+}
+
+func TestRESTAcceptsAndPersists(t *testing.T) {
+	h := start(t)
+
+	status, body := h.post(t, shopKey, `{"id":"order-1","type":"purchase.completed","data":{"amount":742.5,"user":{"segment":"VIP"}}}`)
+	if status != http.StatusAccepted || body["id"] != "order-1" || body["duplicate"] != false {
+		t.Fatalf("got %d %v, want 202 with id order-1", status, body)
+	}
+
+	msgs := h.storedEvents(t)
+	if len(msgs) != 1 {
+		t.Fatalf("stream holds %d events, want 1", len(msgs))
+	}
+	msg := msgs[0]
+	if msg.Subject != "zenith.events.shop.purchase.completed" {
+		t.Errorf("subject = %q", msg.Subject)
+	}
+	got, err := event.FromNATS(msg.Header, msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "order-1" || got.Source != "shop" || got.Type != "purchase.completed" || got.Time.IsZero() {
+		t.Errorf("stored event = %+v", got)
+	}
+	if string(got.Data) != `{"amount":742.5,"user":{"segment":"VIP"}}` {
+		t.Errorf("stored data = %s, want the bytes sent", got.Data)
+	}
+}
+
+func TestRESTAssignsIDAndDeduplicates(t *testing.T) {
+	h := start(t)
+
+	status, body := h.post(t, shopKey, `{"type":"user.created","data":{}}`)
+	id, _ := body["id"].(string)
+	if status != http.StatusAccepted || len(id) != 36 {
+		t.Fatalf("got %d %v, want 202 with a generated UUID", status, body)
+	}
+
+	resend := `{"id":"dup-1","type":"user.created","data":{"n":1}}`
+	if status, body := h.post(t, shopKey, resend); status != http.StatusAccepted || body["duplicate"] != false {
+		t.Fatalf("first send: %d %v", status, body)
+	}
+	if status, body := h.post(t, shopKey, resend); status != http.StatusAccepted || body["duplicate"] != true {
+		t.Fatalf("resend: %d %v, want 202 duplicate", status, body)
+	}
+	// The same id from another source is another event.
+	if status, body := h.post(t, otherKey, resend); status != http.StatusAccepted || body["duplicate"] != false {
+		t.Fatalf("other source: %d %v", status, body)
+	}
+	if n := len(h.storedEvents(t)); n != 3 {
+		t.Fatalf("stream holds %d events, want 3", n)
+	}
+}
+
+func TestRESTRefusals(t *testing.T) {
+	h := start(t)
+	valid := `{"type":"purchase.completed","data":{"amount":1}}`
+
+	tests := []struct {
+		name, key, body string
+		status          int
+		field           string
+	}{
+		{"no key", "", valid, 401, ""},
+		{"unknown key", "unknown-key-0123456789abc", valid, 401, ""},
+		{"malformed key", "short", valid, 401, ""},
+		{"body not an object", shopKey, `[1,2]`, 400, "body"},
+		{"invalid JSON", shopKey, `{"type":`, 400, "body"},
+		{"data not an object", shopKey, `{"type":"a.b","data":"x"}`, 400, "data"},
+		{"data missing", shopKey, `{"type":"a.b"}`, 400, "data"},
+		{"type missing", shopKey, `{"data":{}}`, 400, "type"},
+		{"type with a wildcard", shopKey, `{"type":"a.>","data":{}}`, 400, "type"},
+		{"unknown attribute", shopKey, `{"type":"a.b","data":{},"colour":"red"}`, 400, "colour"},
+		{"bad time", shopKey, `{"type":"a.b","time":"yesterday","data":{}}`, 400, "time"},
+		{"another source", shopKey, `{"type":"a.b","source":"billing","data":{}}`, 400, "source"},
+	}
+	var unauthenticated map[string]any
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := h.post(t, tt.key, tt.body)
+			if status != tt.status {
+				t.Fatalf("status = %d (%v), want %d", status, body, tt.status)
+			}
+			if tt.status == 401 {
+				if unauthenticated != nil && !equalJSON(body, unauthenticated) {
+					t.Errorf("401 body %v differs from %v", body, unauthenticated)
+				}
+				unauthenticated = body
+				return
+			}
+			if body["field"] != tt.field || !strings.HasPrefix(body["message"].(string), tt.field+": ") {
+				t.Errorf("body = %v, want an error naming %q", body, tt.field)
+			}
+		})
+	}
+
+	big := `{"type":"a.b","data":{"pad":"` + strings.Repeat("x", 70<<10) + `"}}`
+	if status, _ := h.post(t, shopKey, big); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: status %d, want 413", status)
+	}
+	if n := len(h.storedEvents(t)); n != 0 {
+		t.Errorf("stream holds %d events after refusals, want 0", n)
+	}
+}
+
+func equalJSON(a, b map[string]any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func TestUnavailableWhenNATSIsGone(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	// Without the events stream JetStream cannot store the event.
+	if err := h.js.DeleteStream(ctx, bus.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	status, body := h.post(t, shopKey, `{"type":"a.b","data":{}}`)
+	if status != http.StatusServiceUnavailable || body["error"] != "unavailable" {
+		t.Fatalf("got %d %v, want 503 unavailable", status, body)
+	}
+}
+
+func TestConnectIngest(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+
+	for _, protocol := range []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
+	} {
+		t.Run(protocol.name, func(t *testing.T) {
+			client := zenithv1connect.NewIngestorServiceClient(h2cClient(), h.url, protocol.opts...)
+			data, _ := structpb.NewStruct(map[string]any{"amount": 742.5})
+			req := connect.NewRequest(&zenithv1.IngestRequest{Event: &zenithv1.Event{
+				Id: "rpc-" + protocol.name, Type: "purchase.completed", Payload: &zenithv1.Event_Data{Data: data},
+			}})
+			req.Header().Set(ingestor.APIKeyHeader, shopKey)
+			resp, err := client.Ingest(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Msg.GetId() != "rpc-"+protocol.name || resp.Msg.GetDuplicate() {
+				t.Errorf("answer = %v", resp.Msg)
+			}
+
+			req.Header().Set(ingestor.APIKeyHeader, "wrong-key-0123456789abcdef")
+			_, err = client.Ingest(ctx, req)
+			if connect.CodeOf(err) != connect.CodeUnauthenticated {
+				t.Errorf("wrong key: %v, want Unauthenticated", err)
+			}
+		})
+	}
+	if n := len(h.storedEvents(t)); n != 3 {
+		t.Errorf("stream holds %d events, want 3", n)
+	}
+}
+
+func TestConnectIngestBatch(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	client := zenithv1connect.NewIngestorServiceClient(h2cClient(), h.url, connect.WithGRPC())
+
+	batch := &zenithv1.IngestBatchRequest{}
+	for i := range 3 {
+		batch.Events = append(batch.Events, &zenithv1.Event{
+			Type: "purchase.completed", Payload: &zenithv1.Event_DataJson{DataJson: fmt.Appendf(nil, `{"n":%d}`, i)},
+		})
+	}
+	req := connect.NewRequest(batch)
+	req.Header().Set(ingestor.APIKeyHeader, shopKey)
+	resp, err := client.IngestBatch(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Msg.GetResults()) != 3 {
+		t.Fatalf("results = %v", resp.Msg.GetResults())
+	}
+	for i, r := range resp.Msg.GetResults() {
+		if r.GetId() == "" || r.GetError() != "" || r.GetDuplicate() {
+			t.Errorf("result %d = %v", i, r)
+		}
+	}
+
+	batch.Events[1].Payload = &zenithv1.Event_DataJson{DataJson: []byte(`[1]`)}
+	_, err = client.IngestBatch(ctx, req)
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "events[1].data:") {
+		t.Errorf("invalid batch: %v, want InvalidArgument naming events[1].data", err)
+	}
+	if n := len(h.storedEvents(t)); n != 3 {
+		t.Errorf("stream holds %d events, want 3 (the invalid batch stores none)", n)
+	}
+}
+
+// h2cClient speaks HTTP/2 without TLS, as gRPC clients do.
+func h2cClient() *http.Client {
+	protocols := &http.Protocols{}
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: protocols}}
+}

@@ -1,0 +1,136 @@
+package ingestor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zenith-hq/zenith/pkg/apikey"
+	"github.com/zenith-hq/zenith/pkg/event"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+)
+
+// APIKeyHeader carries a producer's API key.
+const APIKeyHeader = "X-Api-Key"
+
+// tracer records the ingestor's spans.
+var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/ingestor")
+
+// errorBody is the JSON body of every REST error answer.
+type errorBody struct {
+	// Error is a stable code: invalid_argument, unauthenticated,
+	// forbidden, too_large, unavailable, internal.
+	Error string `json:"error"`
+	// Field names the bad field of an invalid_argument answer.
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// unauthenticatedMessage is the one answer to every key that does not
+// verify, whatever the reason, so the answer tells an attacker nothing.
+const unauthenticatedMessage = "a valid API key is required in the X-Api-Key header"
+
+// restHandler serves POST /v1/events.
+type restHandler struct {
+	keys     *apikey.Verifier
+	pub      *publisher
+	maxBody  int64
+	log      *slog.Logger
+	nowClock func() time.Time
+}
+
+func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := tracer.Start(ctx, "ingestor.gateway.handle", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	metrics.EventsReceived.WithLabelValues("http").Inc()
+
+	status, body := h.handle(ctx, span, w, r)
+	if status >= 500 {
+		span.SetStatus(codes.Error, body.(errorBody).Message)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, body)
+}
+
+// handle authenticates, validates and persists the request's event, and
+// returns the answer's status and body.
+func (h *restHandler) handle(ctx context.Context, span trace.Span, w http.ResponseWriter, r *http.Request) (int, any) {
+	principal, err := h.keys.Verify(ctx, r.Header.Get(APIKeyHeader))
+	if err != nil {
+		return h.authFailure(ctx, err)
+	}
+
+	e, err := readEvent(w, r, h.maxBody)
+	if err == nil {
+		err = complete(&e, principal, h.nowClock())
+	}
+	if err != nil {
+		return h.refuse(principal.SourceName, err)
+	}
+	annotate(span, &e)
+
+	result, err := h.pub.publish(ctx, &e)
+	if err != nil {
+		h.log.ErrorContext(ctx, "publish event", "source", e.Source, "event_id", e.ID, "err", err)
+		metrics.EventsRejected.WithLabelValues(e.Source, "unavailable").Inc()
+		return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: errUnavailable.Error()}
+	}
+	return http.StatusAccepted, result
+}
+
+func (h *restHandler) authFailure(ctx context.Context, err error) (int, any) {
+	if errors.Is(err, apikey.ErrUnauthenticated) {
+		metrics.EventsRejected.WithLabelValues("", "unauthenticated").Inc()
+		return http.StatusUnauthorized, errorBody{Error: "unauthenticated", Message: unauthenticatedMessage}
+	}
+	h.log.ErrorContext(ctx, "verify API key", "err", err)
+	metrics.EventsRejected.WithLabelValues("", "unavailable").Inc()
+	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "the API key could not be checked; retry later"}
+}
+
+// refuse answers a request whose event is invalid or too large.
+func (h *restHandler) refuse(source string, err error) (int, any) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		metrics.EventsRejected.WithLabelValues(source, "too_large").Inc()
+		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Message: err.Error()}
+	}
+	fe, ok := event.AsFieldError(err)
+	if !ok {
+		fe = &event.FieldError{Field: "body", Problem: err.Error()}
+	}
+	metrics.EventsRejected.WithLabelValues(source, fe.Reason()).Inc()
+	return http.StatusBadRequest, errorBody{Error: "invalid_argument", Field: fe.Field, Message: fe.Error()}
+}
+
+// readEvent reads the request body, at most maxBody bytes, as one event in
+// the CloudEvents JSON format.
+func readEvent(w http.ResponseWriter, r *http.Request, maxBody int64) (event.Event, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return event.Event{}, tooLarge
+		}
+		return event.Event{}, &event.FieldError{Field: "body", Problem: "could not be read"}
+	}
+	return event.ParseJSON(body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

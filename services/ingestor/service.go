@@ -1,0 +1,173 @@
+package ingestor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zenith-hq/zenith/pkg/apikey"
+	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
+	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
+)
+
+// Service is a running ingestor.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	store    *store.Store
+	keys     *apikey.Verifier
+	server   *http.Server
+	listener net.Listener
+	admin    *telemetry.AdminServer
+	draining atomic.Bool
+}
+
+// New connects to NATS and the database, makes sure the streams exist and
+// opens the ingestor's ports. It fails early when any of that fails.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	s := &Service{cfg: cfg, log: log}
+	if err := s.connect(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) connect(ctx context.Context) error {
+	var err error
+	s.store, err = store.Open(ctx, s.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("zenith-ingestor"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("open JetStream: %w", err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{}); err != nil {
+		return err
+	}
+
+	s.keys = apikey.NewVerifier(s.store.LookupKey, s.cfg.KeyRevalidate)
+	if _, err := s.nc.Subscribe(bus.ChangesSubject, func(*nats.Msg) { s.keys.Invalidate() }); err != nil {
+		return fmt.Errorf("subscribe to configuration changes: %w", err)
+	}
+	s.server = &http.Server{
+		Handler:           s.routes(&publisher{js: js, timeout: s.cfg.PublishTimeout}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		Protocols:         serverProtocols(),
+	}
+	return nil
+}
+
+// serverProtocols serves HTTP/1.1 and HTTP/2 without TLS (h2c), so one port
+// takes gRPC, gRPC-Web, Connect and plain JSON.
+func serverProtocols() *http.Protocols {
+	p := &http.Protocols{}
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
+}
+
+func (s *Service) routes(pub *publisher) http.Handler {
+	mux := http.NewServeMux()
+	rpc := &rpcHandler{keys: s.keys, pub: pub, log: s.log, nowClock: time.Now}
+	path, handler := zenithv1connect.NewIngestorServiceHandler(rpc, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)))
+	mux.Handle(path, handler)
+	mux.Handle("POST /v1/events", &restHandler{keys: s.keys, pub: pub, maxBody: s.cfg.MaxBodyBytes, log: s.log, nowClock: time.Now})
+	return mux
+}
+
+func (s *Service) listen() error {
+	var err error
+	s.listener, err = net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
+	return err
+}
+
+// Addr is the address producers connect to.
+func (s *Service) Addr() string {
+	return s.listener.Addr().String()
+}
+
+// AdminAddr is the address of /metrics, /healthz and /readyz.
+func (s *Service) AdminAddr() string {
+	return s.admin.Addr()
+}
+
+// ready reports whether the ingestor can accept events.
+func (s *Service) ready(ctx context.Context) error {
+	switch {
+	case s.draining.Load():
+		return errors.New("shutting down")
+	case !s.nc.IsConnected():
+		return errors.New("not connected to NATS")
+	}
+	return s.store.Ping(ctx)
+}
+
+// Run serves until ctx is cancelled, then stops taking requests, lets those
+// in flight finish within the shutdown grace, and closes its connections.
+func (s *Service) Run(ctx context.Context) error {
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	go s.admin.Serve(adminCtx, s.log)
+
+	served := make(chan error, 1)
+	go func() { served <- s.server.Serve(s.listener) }()
+	s.log.Info("ingestor listening", "addr", s.Addr(), "admin_addr", s.AdminAddr())
+
+	select {
+	case err := <-served:
+		s.close()
+		return fmt.Errorf("ingestor server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	return s.shutdown(ctx)
+}
+
+func (s *Service) shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.log.Info("ingestor draining")
+	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := s.server.Shutdown(graceCtx)
+	s.close()
+	if err != nil {
+		return fmt.Errorf("ingestor shutdown: %w", err)
+	}
+	s.log.Info("ingestor stopped")
+	return nil
+}
+
+func (s *Service) close() {
+	if s.nc != nil {
+		_ = s.nc.Drain()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
