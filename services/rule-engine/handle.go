@@ -1,0 +1,205 @@
+package ruleengine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zenith-hq/zenith/pkg/action"
+	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/event"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+	"github.com/zenith-hq/zenith/pkg/rules"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
+)
+
+// tracerName names the rule-engine's spans' instrumentation scope.
+const tracerName = "github.com/zenith-hq/zenith/services/rule-engine"
+
+// handle evaluates one event message: it terminates a malformed one,
+// publishes an action for each sink of each matched rule, and acknowledges
+// the event only once JetStream stored all of them. When it could not, it
+// asks for the event again after RetryDelay.
+func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
+	ev, meta, err := decode(msg)
+	if err != nil {
+		s.terminate(ctx, msg, err)
+		return
+	}
+
+	ctx = telemetry.Extract(ctx, msg.Headers())
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "engine.evaluate_rules",
+		trace.WithAttributes(attribute.String("source", ev.Source)))
+	defer span.End()
+
+	matched, total, err := s.evaluate(ev)
+	span.SetAttributes(attribute.Int("total_rules", total), attribute.Int("matched_count", len(matched)))
+	if err != nil {
+		s.terminate(ctx, msg, err)
+		return
+	}
+
+	actions := actionsFor(ev, matched, meta.Timestamp, time.Now())
+	if err := s.publish(ctx, actions); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "actions not stored")
+		s.retry(ctx, msg, ev, meta, err)
+		return
+	}
+	s.ack(ctx, msg, ev, len(actions))
+}
+
+// decode reads the event in msg and checks that it arrived on the subject of
+// its own source and type. Problems with the event are *event.FieldError.
+func decode(msg jetstream.Msg) (event.Event, *jetstream.MsgMetadata, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return event.Event{}, nil, fmt.Errorf("read message metadata: %w", err)
+	}
+	ev, err := event.FromNATS(msg.Headers(), msg.Data())
+	if err != nil {
+		return event.Event{}, nil, err
+	}
+	source, eventType, ok := bus.SourceFromEventSubject(msg.Subject())
+	if !ok || source != ev.Source || eventType != ev.Type {
+		return event.Event{}, nil, &event.FieldError{Field: "subject", Problem: "does not match the event's source and type"}
+	}
+	return ev, meta, nil
+}
+
+// evaluate matches ev against its source's rules. It returns the matched
+// rules and the number of rules the source has.
+func (s *Service) evaluate(ev event.Event) ([]*rules.Rule, int, error) {
+	metrics.RulesEvaluated.WithLabelValues(ev.Source).Inc()
+	set := s.rules.forSource(ev.Source)
+	if set == nil {
+		return nil, 0, nil
+	}
+
+	start := time.Now()
+	matched, err := set.Match(ev.Type, ev.Data, nil)
+	metrics.RuleEvaluationDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		// FromNATS already checked that data is a JSON object.
+		return nil, set.Len(), &event.FieldError{Field: "data", Problem: err.Error()}
+	}
+	metrics.RulesMatched.WithLabelValues(ev.Source).Add(float64(len(matched)))
+	return matched, set.Len(), nil
+}
+
+// actionsFor returns one action for each sink of each matched rule, in the
+// rules' priority order.
+func actionsFor(ev event.Event, matched []*rules.Rule, acceptedAt, matchedAt time.Time) []action.Action {
+	var list []action.Action
+	for _, r := range matched {
+		for _, sink := range r.Sinks {
+			list = append(list, action.Action{
+				DispatchID: action.DispatchID(ev.Source, ev.ID, r.ID, sink.ID),
+				Event:      ev,
+				Rule:       action.RuleRef{ID: r.ID, Name: r.Name, Version: r.Version},
+				Sink:       sink,
+				AcceptedAt: acceptedAt,
+				MatchedAt:  matchedAt,
+			})
+		}
+	}
+	return list
+}
+
+// publish sends every action at once and waits until JetStream stored each
+// of them, or PublishTimeout passed. An action JetStream already holds under
+// the same dispatch id counts as stored.
+func (s *Service) publish(ctx context.Context, actions []action.Action) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+
+	futures := make([]jetstream.PubAckFuture, len(actions))
+	for i, a := range actions {
+		msg, err := actionMsg(ctx, a)
+		if err != nil {
+			return err
+		}
+		futures[i], err = s.js.PublishMsgAsync(msg,
+			jetstream.WithMsgID(a.DispatchID),
+			jetstream.WithExpectStream(bus.ActionsStream))
+		if err != nil {
+			return fmt.Errorf("publish action %s: %w", a.DispatchID, err)
+		}
+	}
+
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("store action %s: %w", actions[i].DispatchID, err)
+		case <-ctx.Done():
+			return fmt.Errorf("store action %s: %w", actions[i].DispatchID, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// actionMsg encodes a as the message published for it, carrying the trace
+// context of ctx.
+func actionMsg(ctx context.Context, a action.Action) (*nats.Msg, error) {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode action %s: %w", a.DispatchID, err)
+	}
+	h := nats.Header{"Content-Type": {"application/json"}}
+	telemetry.Inject(ctx, h)
+	return &nats.Msg{Subject: bus.ActionSubject(a.Sink.Type), Header: h, Data: data}, nil
+}
+
+// terminate refuses a malformed message for good: evaluating it again would
+// fail the same way.
+func (s *Service) terminate(ctx context.Context, msg jetstream.Msg, cause error) {
+	reason := "invalid_message"
+	if fe, ok := event.AsFieldError(cause); ok {
+		reason = fe.Reason()
+	}
+	metrics.EventsTerminated.WithLabelValues(reason).Inc()
+	s.log.WarnContext(ctx, "event refused as malformed",
+		"subject", msg.Subject(), "reason", reason, "err", cause)
+	if err := msg.TermWithReason(reason); err != nil {
+		s.log.WarnContext(ctx, "terminate event", "subject", msg.Subject(), "err", err)
+	}
+}
+
+// retry asks JetStream to deliver the event again after RetryDelay, because
+// not all of its actions were stored. After MaxDeliver deliveries JetStream
+// no longer does, and someone must look at the event.
+func (s *Service) retry(ctx context.Context, msg jetstream.Msg, ev event.Event, meta *jetstream.MsgMetadata, cause error) {
+	if err := msg.NakWithDelay(s.cfg.RetryDelay); err != nil {
+		s.log.WarnContext(ctx, "return event for retry", "source", ev.Source, "event_id", ev.ID, "err", err)
+	}
+	if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
+		s.log.ErrorContext(ctx, "event given up: its actions could not be stored",
+			"source", ev.Source, "event_id", ev.ID, "deliveries", meta.NumDelivered, "err", cause)
+		return
+	}
+	s.log.WarnContext(ctx, "actions not stored, event will be retried",
+		"source", ev.Source, "event_id", ev.ID, "deliveries", meta.NumDelivered, "err", cause)
+}
+
+// ack acknowledges an event whose actions are all stored and waits for the
+// server to confirm, so that a drain ends with nothing left unacknowledged.
+func (s *Service) ack(ctx context.Context, msg jetstream.Msg, ev event.Event, actions int) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The event comes back after AckWait; its actions are then dropped
+		// as duplicates.
+		s.log.WarnContext(ctx, "acknowledge event", "source", ev.Source, "event_id", ev.ID, "err", err)
+		return
+	}
+	s.log.DebugContext(ctx, "event evaluated", "source", ev.Source, "event_id", ev.ID, "actions", actions)
+}
