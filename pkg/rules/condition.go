@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -175,8 +176,15 @@ func checkPath(field string) error {
 }
 
 func checkValue(op string, value any) error {
-	switch value.(type) {
-	case json.Number, string:
+	switch v := value.(type) {
+	case json.Number:
+		// compile reads numbers as float64; one that does not fit would pass
+		// here and then break the whole source's rule set.
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			return fmt.Errorf("number %s is out of range", v)
+		}
+		return nil
+	case string:
 		return nil
 	case bool:
 		if op == "==" || op == "!=" {
