@@ -1,0 +1,368 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zenith-hq/zenith/pkg/action"
+	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+	"github.com/zenith-hq/zenith/pkg/sinkconf"
+	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
+)
+
+// ConsumerName is the durable JetStream consumer every dispatcher replica
+// shares on the actions stream.
+const ConsumerName = "dispatcher"
+
+// spareDeliveries is how many deliveries the consumer allows beyond
+// MaxDeliver. The dispatcher dead-letters an action on its MaxDeliver-th
+// delivery; the spares make sure an action whose last delivery was cut short
+// by a crash or a shutdown comes back to be dead-lettered, instead of staying
+// in the stream undelivered.
+const spareDeliveries = 2
+
+// Other lifecycle bounds.
+const (
+	sinkResync        = time.Minute
+	auditFlushTimeout = 10 * time.Second
+	natsFlushTimeout  = 5 * time.Second
+	readyTimeout      = 2 * time.Second
+)
+
+// Service consumes actions and delivers them to their sinks. Build it with
+// New and run it once with Run, which releases everything New opened.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	registry Registry
+
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	consumer jetstream.Consumer
+	st       *store.Store
+	admin    *telemetry.AdminServer
+
+	sinks    *sinkCache
+	held     *inflight
+	audit    *auditWriter
+	draining atomic.Bool
+}
+
+// New connects to NATS and the database, makes sure the streams and the
+// consumer exist, loads the sinks and opens the admin port. It fails early
+// when any of them is unavailable, releasing what it opened.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:  cfg,
+		log:  log.With("component", "dispatcher"),
+		held: newInflight(),
+	}
+	s.registry = Registry{
+		sinkconf.TypeWebhook: NewWebhookFactory(NewWebhookClient(cfg.WorkerCount)),
+	}
+	if err := s.open(ctx); err != nil {
+		s.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) open(ctx context.Context) error {
+	if err := s.connectNATS(ctx); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, s.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	s.st = st
+	if err := st.Ping(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	s.sinks = newSinkCache(st, s.registry)
+	if err := s.sinks.reload(ctx); err != nil {
+		return err
+	}
+	s.audit = newAuditWriter(st, s.log, s.cfg, s.held.done)
+	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
+	return err
+}
+
+// connectNATS connects, ensures the streams and creates or updates the
+// consumer.
+func (s *Service) connectNATS(ctx context.Context) error {
+	nc, err := nats.Connect(s.cfg.NATSURL, nats.Name("zenith-dispatcher"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	s.nc = nc
+	s.js, err = jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("open JetStream: %w", err)
+	}
+	if err := bus.EnsureStreams(ctx, s.js, bus.StreamOptions{}); err != nil {
+		return err
+	}
+	s.consumer, err = s.js.CreateOrUpdateConsumer(ctx, bus.ActionsStream, s.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %s: %w", ConsumerName, err)
+	}
+	return nil
+}
+
+func (s *Service) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "dispatcher: delivers actions to their sinks",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    s.cfg.MaxDeliver + spareDeliveries,
+		MaxAckPending: s.cfg.MaxAckPending,
+	}
+}
+
+// release closes what New opened, in reverse order; fields still nil are
+// skipped.
+func (s *Service) release() {
+	if s.st != nil {
+		s.st.Close()
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+}
+
+// AdminAddr is the address the admin server listens on.
+func (s *Service) AdminAddr() string {
+	return s.admin.Addr()
+}
+
+// ready is the readiness check: connected to NATS, the database answering,
+// and not draining.
+func (s *Service) ready(ctx context.Context) error {
+	if s.draining.Load() {
+		return errors.New("draining")
+	}
+	if !s.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	return nil
+}
+
+// Run delivers actions until ctx ends, then drains: it stops fetching,
+// finishes the deliveries it holds (cutting them short after DrainTimeout
+// and handing those back), commits their audit rows, acknowledges them and
+// flushes the acknowledgements. It returns nil after a clean stop, and an
+// error when consuming failed on its own. Run must be called once.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.release()
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer stopAdmin()
+	background.Go(func() { s.admin.Serve(adminCtx, s.log) })
+
+	if err := s.watchChanges(adminCtx, &background); err != nil {
+		return err
+	}
+	background.Go(func() { s.held.keepAlive(adminCtx, s.cfg.AckWait/3) })
+
+	iter, err := s.consumer.Messages(jetstream.PullMaxMessages(s.cfg.WorkerCount))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", bus.ActionsStream, err)
+	}
+	s.log.InfoContext(ctx, "dispatcher started", "workers", s.cfg.WorkerCount, "admin_addr", s.AdminAddr())
+
+	fetchErr := s.consume(ctx, iter)
+	s.flush()
+	s.log.Info("dispatcher stopped")
+	return fetchErr
+}
+
+// consume runs the fetch loop, the workers and the audit writer until ctx
+// ends or consuming fails, and returns once every held action is settled.
+func (s *Service) consume(ctx context.Context, iter jetstream.MessagesContext) error {
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	writerCtx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWriter()
+
+	workersDone := make(chan struct{})
+	drainClockDone := make(chan struct{})
+	go func() {
+		defer close(drainClockDone)
+		s.cutShortOnDrain(ctx, workersDone, cancelWork)
+	}()
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.audit.run(writerCtx)
+	}()
+
+	queue := make(chan job, s.cfg.WorkerCount)
+	var workers sync.WaitGroup
+	for range s.cfg.WorkerCount {
+		workers.Go(func() { s.work(workCtx, queue) })
+	}
+	fetchErr := s.fetch(ctx, iter, queue)
+
+	workers.Wait()
+	close(workersDone)
+	<-drainClockDone
+	s.audit.close()
+	flushClock := time.AfterFunc(auditFlushTimeout, cancelWriter)
+	defer flushClock.Stop()
+	<-writerDone
+	return fetchErr
+}
+
+// cutShortOnDrain marks the service draining when ctx ends, and cancels the
+// workers' context (cancelWork) if they are not done DrainTimeout later.
+func (s *Service) cutShortOnDrain(ctx context.Context, workersDone <-chan struct{}, cancelWork func()) {
+	select {
+	case <-workersDone:
+		return
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("draining", "timeout", s.cfg.DrainTimeout)
+	clock := time.NewTimer(s.cfg.DrainTimeout)
+	defer clock.Stop()
+	select {
+	case <-workersDone:
+	case <-clock.C:
+		s.log.Warn("drain timeout, cutting deliveries short")
+		cancelWork()
+	}
+}
+
+// fetch passes fetched actions to the workers until ctx ends, then drains the
+// iterator (the actions already fetched still go to the workers) and closes
+// queue. It returns an error when the iterator closed on its own, such as
+// when the consumer was deleted.
+func (s *Service) fetch(ctx context.Context, iter jetstream.MessagesContext, queue chan<- job) error {
+	defer close(queue)
+	stop := context.AfterFunc(ctx, iter.Drain)
+	defer stop()
+	for {
+		msg, err := iter.Next()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("consume %s: %w", bus.ActionsStream, err)
+		case err != nil:
+			s.log.Warn("fetch actions", "err", err)
+			continue
+		}
+		if j, ok := s.accept(msg); ok {
+			queue <- j
+			metrics.WorkerQueueDepth.WithLabelValues(metrics.TierDispatcher).Set(float64(len(queue)))
+		}
+	}
+}
+
+// accept decodes a fetched message into a job and starts tracking it. A
+// malformed action is refused for good; a second copy of a dispatch this
+// dispatcher already holds is handed back, to be looked at again once the
+// first is recorded.
+func (s *Service) accept(msg jetstream.Msg) (job, bool) {
+	a, err := decodeAction(msg.Data())
+	if err != nil {
+		s.log.Warn("malformed action refused", "subject", msg.Subject(), "err", err)
+		if err := msg.TermWithReason("malformed action"); err != nil {
+			s.log.Warn("term failed", "err", err)
+		}
+		return job{}, false
+	}
+	if !s.held.add(a.DispatchID, msg) {
+		if err := msg.NakWithDelay(s.cfg.RetryCap); err != nil {
+			s.log.Warn("nak failed", "dispatch_id", a.DispatchID, "err", err)
+		}
+		return job{}, false
+	}
+	delivery := 1
+	if meta, err := msg.Metadata(); err == nil {
+		delivery = int(meta.NumDelivered)
+	}
+	return job{msg: msg, action: a, delivery: delivery}, true
+}
+
+// decodeAction reads an action and checks what its audit row needs: the rule
+// and sink ids are UUIDs in the database, and a row that cannot be written
+// must not be delivered.
+func decodeAction(b []byte) (action.Action, error) {
+	a, err := action.Decode(b)
+	if err != nil {
+		return action.Action{}, err
+	}
+	if _, err := uuid.Parse(a.Rule.ID); err != nil {
+		return action.Action{}, errors.New("decode action: rule.id is not a UUID")
+	}
+	if _, err := uuid.Parse(a.Sink.ID); err != nil {
+		return action.Action{}, errors.New("decode action: sink.id is not a UUID")
+	}
+	return a, nil
+}
+
+// watchChanges reloads the sinks when a change is announced, and every
+// sinkResync in case an announcement was missed, until ctx ends.
+func (s *Service) watchChanges(ctx context.Context, background *sync.WaitGroup) error {
+	changed := make(chan struct{}, 1)
+	sub, err := s.nc.Subscribe(bus.ChangesSubject, func(*nats.Msg) {
+		select {
+		case changed <- struct{}{}:
+		default: // a reload is already due
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: %w", bus.ChangesSubject, err)
+	}
+	background.Go(func() {
+		defer sub.Unsubscribe() //nolint:errcheck // the connection closes next
+		ticker := time.NewTicker(sinkResync)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case <-ticker.C:
+			}
+			if err := s.sinks.reload(ctx); err != nil {
+				s.log.Warn("sinks not reloaded", "err", err)
+			}
+		}
+	})
+	return nil
+}
+
+// flush makes sure the acknowledgements sent reached the server before the
+// connection closes: a lost one would cause a redelivery.
+func (s *Service) flush() {
+	if err := s.nc.FlushTimeout(natsFlushTimeout); err != nil {
+		s.log.Warn("flush NATS", "err", err)
+	}
+}
