@@ -148,7 +148,7 @@ func (s *Service) sinkFor(ctx context.Context, id string) (Sink, error) {
 	var unusable error
 	err := s.persist(ctx, "load sinks", func(ctx context.Context) error {
 		var err error
-		sink, _, err = s.sinks.get(ctx, id)
+		sink, err = s.sinks.get(ctx, id)
 		if errors.Is(err, errSinkUnusable) {
 			unusable = err
 			return nil

@@ -9,11 +9,6 @@ import (
 	"github.com/zenith-hq/zenith/pkg/store"
 )
 
-// minMissReload is the least time between two reloads caused by actions
-// naming a sink the cache does not hold, so that a stream of actions for a
-// deleted sink does not turn into a stream of queries.
-const minMissReload = time.Second
-
 // sinkCache holds the Sink of every stored sink, by sink id. It is reloaded
 // whole when a change is announced and when an action names a sink it does
 // not hold. It is safe for concurrent use.
@@ -21,9 +16,10 @@ type sinkCache struct {
 	st       *store.Store
 	registry Registry
 
-	mu         sync.RWMutex
-	sinks      map[string]cachedSink
-	reloadedAt time.Time
+	mu    sync.RWMutex
+	sinks map[string]cachedSink
+	// reloadStart is when the last successful reload started.
+	reloadStart time.Time
 
 	reloadMu sync.Mutex // one reload at a time
 }
@@ -31,7 +27,6 @@ type sinkCache struct {
 // cachedSink is a stored sink's Sink, or why it has none.
 type cachedSink struct {
 	sink Sink
-	typ  string
 	err  error
 }
 
@@ -39,20 +34,20 @@ func newSinkCache(st *store.Store, registry Registry) *sinkCache {
 	return &sinkCache{st: st, registry: registry, sinks: map[string]cachedSink{}}
 }
 
-// get returns the Sink of sink id and its type. An error wrapping
+// get returns the Sink of sink id. An error wrapping
 // errSinkUnusable means no delivery to it can succeed; any other error is a
 // database problem worth waiting out.
-func (c *sinkCache) get(ctx context.Context, id string) (Sink, string, error) {
+func (c *sinkCache) get(ctx context.Context, id string) (Sink, error) {
 	if s, ok := c.lookup(id); ok {
-		return s.sink, s.typ, s.err
+		return s.sink, s.err
 	}
 	if err := c.reloadAfterMiss(ctx); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if s, ok := c.lookup(id); ok {
-		return s.sink, s.typ, s.err
+		return s.sink, s.err
 	}
-	return nil, "", fmt.Errorf("sink %s does not exist: %w", id, errSinkUnusable)
+	return nil, fmt.Errorf("sink %s does not exist: %w", id, errSinkUnusable)
 }
 
 func (c *sinkCache) lookup(id string) (cachedSink, bool) {
@@ -62,17 +57,18 @@ func (c *sinkCache) lookup(id string) (cachedSink, bool) {
 	return s, ok
 }
 
-// reloadAfterMiss reloads unless another reload finished moments ago, which
-// then already holds what the database had.
+// reloadAfterMiss reloads unless a reload started after the miss: that one
+// already read what the database held at the miss. Concurrent misses thus
+// share one query.
 func (c *sinkCache) reloadAfterMiss(ctx context.Context) error {
 	missAt := time.Now()
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
 
 	c.mu.RLock()
-	last := c.reloadedAt
+	last := c.reloadStart
 	c.mu.RUnlock()
-	if last.After(missAt) || time.Since(last) < minMissReload {
+	if last.After(missAt) {
 		return nil
 	}
 	return c.reloadLocked(ctx)
@@ -86,6 +82,7 @@ func (c *sinkCache) reload(ctx context.Context) error {
 }
 
 func (c *sinkCache) reloadLocked(ctx context.Context) error {
+	start := time.Now()
 	stored, err := c.st.ListSinks(ctx)
 	if err != nil {
 		return fmt.Errorf("reload sinks: %w", err)
@@ -93,12 +90,12 @@ func (c *sinkCache) reloadLocked(ctx context.Context) error {
 	sinks := make(map[string]cachedSink, len(stored))
 	for _, s := range stored {
 		sink, err := c.registry.build(s)
-		sinks[s.ID] = cachedSink{sink: sink, typ: s.Type, err: err}
+		sinks[s.ID] = cachedSink{sink: sink, err: err}
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sinks = sinks
-	c.reloadedAt = time.Now()
+	c.reloadStart = start
 	return nil
 }
