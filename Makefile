@@ -1,0 +1,48 @@
+# Zenith's two set-up commands are `make run` (the whole pipeline on this
+# machine) and `make test` (every test, with a throwaway PostgreSQL and an
+# embedded NATS server). The rest are for development.
+
+# Every Go module of the workspace, for commands that take packages.
+MODULES := cmd migrations pkg services/dispatcher services/ingestor services/rule-engine tools
+PACKAGES := $(addprefix ./,$(addsuffix /...,$(MODULES)))
+BUF_VERSION := v1.75.0
+GOBIN ?= $(shell go env GOPATH)/bin
+
+# The example source's key for `make run`: a public demo value, for local use
+# only. Set SHOP_API_KEY to use your own.
+SHOP_API_KEY ?= zenith-demo-shop-key-0001
+export SHOP_API_KEY
+
+.PHONY: run test tools generate build lint clean
+
+## run: start NATS, PostgreSQL, the three services and a demo receiver
+run:
+	go run ./cmd/zenith-local
+
+## test: run every test (installs the code generators first if missing)
+test: tools
+	go test -race -timeout 30m $(PACKAGES)
+
+## tools: install buf, protoc-gen-go and protoc-gen-connect-go with go install
+tools:
+	@test -x $(GOBIN)/buf || go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@test -x $(GOBIN)/protoc-gen-go -a -x $(GOBIN)/protoc-gen-connect-go || (cd tools && go install tool)
+
+## generate: regenerate the protobuf code in pkg/gen from proto/
+generate: tools
+	PATH="$(GOBIN):$$PATH" buf lint
+	PATH="$(GOBIN):$$PATH" buf generate
+
+## build: build the service binaries and tools into bin/
+build:
+	go build -o bin/ ./services/ingestor/cmd/ingestor ./services/rule-engine/cmd/rule-engine \
+		./services/dispatcher/cmd/dispatcher ./cmd/zenith-local
+
+## lint: check formatting and vet every module
+lint:
+	@test -z "$$(gofmt -l $(MODULES))" || (gofmt -l $(MODULES) && exit 1)
+	go vet $(PACKAGES)
+
+## clean: remove built binaries and the local state of `make run`
+clean:
+	rm -rf bin .zenith
