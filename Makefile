@@ -17,7 +17,8 @@ export SHOP_API_KEY
 
 ## run: start NATS, PostgreSQL, the three services and a demo receiver
 run:
-	go run ./cmd/zenith-local
+	go build -o bin/zenith-local ./cmd/zenith-local
+	./bin/zenith-local
 
 ## test: run every test (installs the code generators first if missing)
 test: tools
