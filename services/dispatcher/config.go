@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -146,4 +148,42 @@ func (c Config) Validate() error {
 		return errors.New("dispatcher config: durations must not be negative")
 	}
 	return nil
+}
+
+// LogValue lets a Config be logged: the URLs lose their credentials.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("nats_url", redactURL(c.NATSURL)),
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.Int("worker_count", c.WorkerCount),
+		slog.String("admin_addr", c.AdminAddr),
+		slog.Duration("ack_wait", c.AckWait),
+		slog.Int("max_deliver", c.MaxDeliver),
+		slog.Int("max_ack_pending", c.MaxAckPending),
+		slog.Int("retry_attempts", c.RetryAttempts),
+		slog.Duration("retry_base", c.RetryBase),
+		slog.Duration("retry_cap", c.RetryCap),
+		slog.Duration("redelivery_base", c.RedeliveryBase),
+		slog.Duration("redelivery_cap", c.RedeliveryCap),
+		slog.Int("audit_batch_size", c.AuditBatchSize),
+		slog.Duration("audit_linger", c.AuditLinger),
+		slog.Duration("drain_timeout", c.DrainTimeout),
+	)
+}
+
+// redactURL returns raw without its user information and query, which may
+// hold credentials. Anything but an absolute URL, such as a key=value
+// connection string, is hidden whole.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "(redacted)"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx"
+	}
+	return u.String()
 }

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +61,26 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want an error naming %s", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestConfigLogHidesCredentials(t *testing.T) {
+	cfg := Config{
+		NATSURL:     "nats://disp:natspass@nats:4222",
+		DatabaseURL: "postgres://zenith:dbpass@db:5432/zenith?sslpassword=keypass",
+	}.withDefaults()
+	if got := redactURL("host=db password=dbpass"); got != "(redacted)" {
+		t.Errorf("redactURL(key=value string) = %q, want (redacted)", got)
+	}
+	var out bytes.Buffer
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("start", "config", cfg)
+
+	for _, secret := range []string{"natspass", "dbpass", "keypass"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("log line %s holds %q", out.String(), secret)
+		}
+	}
+	if !strings.Contains(out.String(), `"database_url":"postgres://xxxxx@db:5432/zenith?xxxxx"`) {
+		t.Errorf("log line %s does not name the database host", out.String())
 	}
 }

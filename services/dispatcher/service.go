@@ -191,7 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", bus.ActionsStream, err)
 	}
-	s.log.InfoContext(ctx, "dispatcher started", "workers", s.cfg.WorkerCount, "admin_addr", s.AdminAddr())
+	s.log.InfoContext(ctx, "dispatcher started", "config", s.cfg, "admin_addr", s.AdminAddr())
 
 	fetchErr := s.consume(ctx, iter)
 	s.flush()

@@ -515,3 +515,28 @@ func TestRunDrainsOnCancel(t *testing.T) {
 		t.Errorf("%d actions left in the stream after Run returned, want 0 (all acknowledged)", n)
 	}
 }
+
+func TestAuditRowRefusedDoesNotBlockOthers(t *testing.T) {
+	h := start(t, func(c *Config) { c.AuditLinger = 200 * time.Millisecond })
+	rc := newReceiver(t, answer(http.StatusOK))
+	sinkID := h.addSink("mixed", `{"url":"`+rc.URL+`"}`)
+
+	// PostgreSQL refuses a NUL character in text, so this row cannot be
+	// written; the long linger puts both rows in one batch.
+	bad := testAction(h.ruleID, sinkID, "ev-bad")
+	bad.Rule.Name = "nul\x00name"
+	good := testAction(h.ruleID, sinkID, "ev-good")
+	h.publish(bad, bad.DispatchID)
+	h.publish(good, good.DispatchID)
+
+	if rec := h.auditRow(good.DispatchID); rec.Status != store.StatusDelivered {
+		t.Errorf("good row status %q, want delivered", rec.Status)
+	}
+	h.waitSettled()
+	if _, err := h.st.AuditByDispatch(context.Background(), bad.DispatchID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bad row lookup: %v, want not found", err)
+	}
+	if n := len(rc.requests()); n != 2 {
+		t.Errorf("receiver got %d requests, want 2 (the refused row is not delivered again)", n)
+	}
+}
