@@ -18,6 +18,11 @@ type Config struct {
 	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// DatabaseURL is the PostgreSQL or CockroachDB database holding the keys.
 	DatabaseURL string `env:"DATABASE_URL,required"`
+	// Migrate applies the database migrations at start.
+	Migrate bool `env:"DATABASE_MIGRATE" envDefault:"true"`
+	// ConfigPath names a configuration file (sources, keys, sinks, rules) to
+	// apply at start; empty applies none.
+	ConfigPath string `env:"ZENITH_CONFIG"`
 	// ListenAddr serves producers: Connect, gRPC, gRPC-Web and REST.
 	ListenAddr string `env:"INGESTOR_ADDR" envDefault:"127.0.0.1:8080"`
 	// AdminAddr serves /metrics, /healthz and /readyz.

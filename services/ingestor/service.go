@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/apikey"
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
@@ -50,6 +52,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 func (s *Service) connect(ctx context.Context) error {
+	if s.cfg.Migrate {
+		if err := store.Migrate(s.cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
 	var err error
 	s.store, err = store.Open(ctx, s.cfg.DatabaseURL)
 	if err != nil {
@@ -66,6 +73,9 @@ func (s *Service) connect(ctx context.Context) error {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{}); err != nil {
 		return err
 	}
+	if err := s.applyConfig(ctx); err != nil {
+		return err
+	}
 
 	s.keys = apikey.NewVerifier(s.store.LookupKey, s.cfg.KeyRevalidate)
 	if _, err := s.nc.Subscribe(bus.ChangesSubject, func(*nats.Msg) { s.keys.Invalidate() }); err != nil {
@@ -76,6 +86,27 @@ func (s *Service) connect(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		Protocols:         serverProtocols(),
+	}
+	return nil
+}
+
+// applyConfig applies the configuration file ZENITH_CONFIG names, if any,
+// and tells every replica when it changed something.
+func (s *Service) applyConfig(ctx context.Context) error {
+	if s.cfg.ConfigPath == "" {
+		return nil
+	}
+	file, err := config.Load(s.cfg.ConfigPath)
+	if err != nil {
+		return err
+	}
+	report, err := config.Apply(ctx, s.store, file, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", s.cfg.ConfigPath, err)
+	}
+	s.log.InfoContext(ctx, "configuration applied", "path", s.cfg.ConfigPath, "changes", report.Changes)
+	if report.Changed() {
+		return bus.AnnounceChange(s.nc)
 	}
 	return nil
 }
