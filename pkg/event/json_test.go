@@ -144,3 +144,27 @@ func TestUnmarshalJSONValidates(t *testing.T) {
 		t.Errorf("Unmarshal of an event without id = %v, want id: is required", err)
 	}
 }
+
+// Metrics label rejections by Reason; a field a producer made up must not
+// become a label value.
+func TestParseJSONReason(t *testing.T) {
+	tests := []struct {
+		body string
+		want string
+	}{
+		{`{"type":"a","data":{},"x-made-up-1234":"v"}`, "unknown_attribute"},
+		{`{"type":"a","time":"soon","data":{}}`, "invalid_time"},
+		{`{"data":{}}`, "invalid_type"},
+		{`[]`, "invalid_body"},
+	}
+	for _, tt := range tests {
+		_, err := event.ParseJSON([]byte(tt.body))
+		fe, ok := event.AsFieldError(err)
+		if !ok {
+			t.Fatalf("ParseJSON(%s) = %v, want a *FieldError", tt.body, err)
+		}
+		if got := fe.Reason(); got != tt.want {
+			t.Errorf("ParseJSON(%s) reason = %q, want %q", tt.body, got, tt.want)
+		}
+	}
+}
