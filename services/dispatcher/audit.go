@@ -49,10 +49,16 @@ func newAuditWriter(st *store.Store, log *slog.Logger, cfg Config, settled func(
 	}
 }
 
-// submit queues a job, waiting while the queue is full. The caller must not
-// call it after close.
-func (w *auditWriter) submit(job auditJob) {
-	w.jobs <- job
+// submit queues a job, waiting while the queue is full, which it is while
+// the database is down. It returns false, queueing nothing, if ctx ends
+// first. The caller must not call it after close.
+func (w *auditWriter) submit(ctx context.Context, job auditJob) bool {
+	select {
+	case w.jobs <- job:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // close tells run that no more jobs come; run returns once it has written

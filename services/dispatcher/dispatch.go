@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -192,8 +193,7 @@ func (s *Service) retryBackoff() retry.Backoff {
 func (s *Service) delivered(ctx context.Context, j job, out outcome) string {
 	s.observe(j.action, store.StatusDelivered, out)
 	s.log.DebugContext(ctx, "action delivered", s.logAttrs(j, out)...)
-	s.record(j, store.StatusDelivered, out)
-	return store.StatusDelivered
+	return s.record(ctx, j, store.StatusDelivered, out)
 }
 
 // retryLater hands the action back to JetStream for a later delivery, so
@@ -237,8 +237,7 @@ func (s *Service) deadLetter(ctx context.Context, j job, out outcome) string {
 	metrics.DeadLettered.WithLabelValues(s.typeLabel(j.action.Sink.Type)).Inc()
 	s.observe(j.action, store.StatusDeadLettered, out)
 	s.log.WarnContext(ctx, "action dead-lettered", append(s.logAttrs(j, out), "reason", reason)...)
-	s.record(j, store.StatusDeadLettered, out)
-	return store.StatusDeadLettered
+	return s.record(ctx, j, store.StatusDeadLettered, out)
 }
 
 // publishDeadLetter publishes the action, unchanged, on the dead-letter
@@ -262,8 +261,10 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 }
 
 // record hands the outcome to the audit writer, which acknowledges the
-// action once the row is committed.
-func (s *Service) record(j job, status string, out outcome) {
+// action once the row is committed, and returns status. If ctx ends while
+// the writer is backed up, the action is handed back instead: delivered
+// again later, it is at worst a duplicate carrying the same webhook-id.
+func (s *Service) record(ctx context.Context, j job, status string, out outcome) string {
 	a := j.action
 	rec := store.AuditRecord{
 		DispatchID:  a.DispatchID,
@@ -286,7 +287,10 @@ func (s *Service) record(j job, status string, out outcome) {
 	if out.err != nil {
 		rec.Error = out.err.Error()
 	}
-	s.audit.submit(auditJob{record: rec, msg: j.msg})
+	if !s.audit.submit(ctx, auditJob{record: rec, msg: j.msg}) {
+		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
+	}
+	return status
 }
 
 // totalAttempts estimates how many times the sink was called for this
