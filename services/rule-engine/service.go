@@ -118,8 +118,8 @@ func (s *Service) connectNATS(ctx context.Context) error {
 }
 
 // consumerConfig describes the durable consumer. MaxAckPending covers the
-// events the workers hold and those waiting in the queue: more would only
-// sit in the client with their ack wait running.
+// events the workers hold, those waiting in the queue and one pull request's
+// worth: more would only sit in the client with their ack wait running.
 func (s *Service) consumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -128,7 +128,7 @@ func (s *Service) consumerConfig() jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    s.cfg.MaxDeliver,
-		MaxAckPending: 2 * s.cfg.WorkerCount,
+		MaxAckPending: 3 * s.cfg.WorkerCount,
 	}
 }
 
@@ -153,6 +153,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopAdmin()
 	background.Go(func() { s.admin.Serve(adminCtx, s.log) })
 	background.Go(func() { s.watchRules(ctx) })
+	stopDraining := context.AfterFunc(ctx, func() {
+		s.draining.Store(true)
+		s.log.Info("draining")
+	})
+	defer stopDraining()
 
 	s.log.InfoContext(ctx, "rule-engine started", "workers", s.cfg.WorkerCount, "admin_addr", s.AdminAddr())
 	err := s.consume(ctx)
