@@ -32,8 +32,10 @@ const ConsumerName = "dispatcher"
 // in the stream undelivered.
 const spareDeliveries = 2
 
-// Other lifecycle bounds.
+// Other lifecycle bounds. fetchWait is how long one pull request waits for
+// actions; a drain waits for the request in progress, so it bounds that too.
 const (
+	fetchWait         = time.Second
 	sinkResync        = time.Minute
 	auditFlushTimeout = 10 * time.Second
 	natsFlushTimeout  = 5 * time.Second
@@ -169,8 +171,8 @@ func (s *Service) ready(ctx context.Context) error {
 	return nil
 }
 
-// Run delivers actions until ctx ends, then drains: it stops fetching,
-// finishes the deliveries it holds (cutting them short after DrainTimeout
+// Run delivers actions until ctx ends, then drains: it stops fetching once
+// the pull request in progress ends, finishes the deliveries it holds (cutting them short after DrainTimeout
 // and handing those back), commits their audit rows, acknowledges them and
 // flushes the acknowledgements. It returns nil after a clean stop, and an
 // error when consuming failed on its own. Run must be called once.
@@ -187,13 +189,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	background.Go(func() { s.held.keepAlive(adminCtx, s.cfg.AckWait/3) })
 
-	iter, err := s.consumer.Messages(jetstream.PullMaxMessages(s.cfg.WorkerCount))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", bus.ActionsStream, err)
-	}
 	s.log.InfoContext(ctx, "dispatcher started", "config", s.cfg, "admin_addr", s.AdminAddr())
 
-	fetchErr := s.consume(ctx, iter)
+	fetchErr := s.consume(ctx)
 	s.flush()
 	s.log.Info("dispatcher stopped")
 	return fetchErr
@@ -201,7 +199,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // consume runs the fetch loop, the workers and the audit writer until ctx
 // ends or consuming fails, and returns once every held action is settled.
-func (s *Service) consume(ctx context.Context, iter jetstream.MessagesContext) error {
+func (s *Service) consume(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	writerCtx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
@@ -225,7 +223,7 @@ func (s *Service) consume(ctx context.Context, iter jetstream.MessagesContext) e
 	for range s.cfg.WorkerCount {
 		workers.Go(func() { s.work(workCtx, queue) })
 	}
-	fetchErr := s.fetch(ctx, iter, queue)
+	fetchErr := s.fetch(ctx, queue)
 
 	workers.Wait()
 	close(workersDone)
@@ -257,30 +255,52 @@ func (s *Service) cutShortOnDrain(ctx context.Context, workersDone <-chan struct
 	}
 }
 
-// fetch passes fetched actions to the workers until ctx ends, then drains the
-// iterator (the actions already fetched still go to the workers) and closes
-// queue. It returns an error when the iterator closed on its own, such as
-// when the consumer was deleted.
-func (s *Service) fetch(ctx context.Context, iter jetstream.MessagesContext, queue chan<- job) error {
+// fetch sends one pull request after another and passes the actions to the
+// workers, until ctx ends, then closes queue. It returns an error when the
+// consumer is gone.
+//
+// It uses single requests rather than a continuous pull iterator because a
+// request ends cleanly: the server says when it has sent everything for it.
+// An iterator stopped mid-stream can leave actions the server already sent
+// unread, and those wait out AckWait before anyone else gets them.
+func (s *Service) fetch(ctx context.Context, queue chan<- job) error {
 	defer close(queue)
-	stop := context.AfterFunc(ctx, iter.Drain)
-	defer stop()
-	for {
-		msg, err := iter.Next()
+	for ctx.Err() == nil {
+		err := s.fetchBatch(queue)
 		switch {
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			if ctx.Err() != nil {
-				return nil
-			}
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 			return fmt.Errorf("consume %s: %w", bus.ActionsStream, err)
 		case err != nil:
 			s.log.Warn("fetch actions", "err", err)
-			continue
+			s.pause(ctx, fetchWait)
 		}
+	}
+	return nil
+}
+
+// fetchBatch makes one pull request for up to WorkerCount actions, waiting
+// at most fetchWait for them, and queues what it gets.
+func (s *Service) fetchBatch(queue chan<- job) error {
+	batch, err := s.consumer.Fetch(s.cfg.WorkerCount, jetstream.FetchMaxWait(fetchWait))
+	if err != nil {
+		return err
+	}
+	for msg := range batch.Messages() {
 		if j, ok := s.accept(msg); ok {
 			queue <- j
 			metrics.WorkerQueueDepth.WithLabelValues(metrics.TierDispatcher).Set(float64(len(queue)))
 		}
+	}
+	return batch.Error()
+}
+
+// pause waits d, or less if ctx ends.
+func (s *Service) pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
