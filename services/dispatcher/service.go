@@ -172,10 +172,11 @@ func (s *Service) ready(ctx context.Context) error {
 }
 
 // Run delivers actions until ctx ends, then drains: it stops fetching once
-// the pull request in progress ends, finishes the deliveries it holds (cutting them short after DrainTimeout
-// and handing those back), commits their audit rows, acknowledges them and
-// flushes the acknowledgements. It returns nil after a clean stop, and an
-// error when consuming failed on its own. Run must be called once.
+// the pull request in progress ends, finishes the deliveries it holds
+// (cutting them short after DrainTimeout and handing those back), commits
+// their audit rows, acknowledges them and flushes the acknowledgements. It
+// returns nil after a clean stop, and an error when consuming failed on its
+// own. Run must be called once.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.release()
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
