@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/bus"
@@ -24,10 +26,18 @@ import (
 	"github.com/zenith-hq/zenith/pkg/event"
 	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// Install the trace-context propagator, as main does.
+	if _, err := telemetry.SetupTracing(context.Background(), "rule-engine-test"); err != nil {
+		fmt.Fprintln(os.Stderr, "set up tracing:", err)
+		os.Exit(1)
+	}
+	testenv.Main(m)
+}
 
 // shopConfig routes big VIP purchases to two sinks and archives the rest.
 const shopConfig = `
@@ -214,9 +224,10 @@ func (h *harness) eventually(timeout time.Duration, what string, cond func() boo
 
 // stored is an action as found in the actions stream.
 type stored struct {
-	Subject string
-	MsgID   string
-	Action  action.Action
+	Subject     string
+	MsgID       string
+	TraceParent string
+	Action      action.Action
 }
 
 // actions returns every message in the actions stream, in order.
@@ -241,7 +252,12 @@ func (h *harness) actions() []stored {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		list = append(list, stored{Subject: raw.Subject, MsgID: raw.Header.Get(jetstream.MsgIDHeader), Action: a})
+		list = append(list, stored{
+			Subject:     raw.Subject,
+			MsgID:       raw.Header.Get(jetstream.MsgIDHeader),
+			TraceParent: raw.Header.Get("traceparent"),
+			Action:      a,
+		})
 	}
 	return list
 }
@@ -322,9 +338,12 @@ func TestMatchedRulesBecomeActions(t *testing.T) {
 	vip := purchase("order-1", 900, "VIP")
 	regular := purchase("order-2", 900, "regular")
 	small := purchase("order-3", 100, "VIP")
-	for _, ev := range []event.Event{vip, regular, small} {
-		h.publish(ev)
-	}
+	// The VIP purchase arrives with the trace of the request that sent it.
+	vipMsg := &nats.Msg{Subject: bus.EventSubject(vip.Source, vip.Type), Header: vip.Header(), Data: vip.Data}
+	vipMsg.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	h.publishMsg(vipMsg)
+	h.publish(regular)
+	h.publish(small)
 	h.waitIdle()
 
 	got := h.actions()
@@ -339,8 +358,15 @@ func TestMatchedRulesBecomeActions(t *testing.T) {
 	}
 	for _, s := range got {
 		checkCarriesEvent(t, s.Action)
+		gotTrace := strings.Split(s.TraceParent, "-")
+		if s.Action.Event.ID == vip.ID && (len(gotTrace) != 4 || gotTrace[1] != traceID) {
+			t.Errorf("action %s: traceparent %q, want trace %s continued", s.Action.DispatchID, s.TraceParent, traceID)
+		}
 	}
 }
+
+// traceID is the trace a test event carries.
+const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 // checkCarriesEvent checks that a carries its whole event and sensible
 // timestamps.
@@ -489,11 +515,15 @@ func TestRunDrainsOnCancel(t *testing.T) {
 		}
 	}
 
+	ignoreRunning := goleak.IgnoreCurrent()
 	first := h.start()
 	checkReady(t, first.svc.AdminAddr(), http.StatusOK)
 	h.eventually(10*time.Second, "first actions", func() bool { return len(h.actions()) > 0 })
 	if err := first.stop(t); err != nil {
 		t.Fatalf("Run returned %v after its context ended, want nil", err)
+	}
+	if err := goleak.Find(append(ignoreDurableConsumer(), ignoreRunning)...); err != nil {
+		t.Errorf("goroutines left running by the stopped service: %v", err)
 	}
 	info := h.consumerInfo()
 	if got := info.NumAckPending; got != 0 {
@@ -506,6 +536,19 @@ func TestRunDrainsOnCancel(t *testing.T) {
 	if diff := cmp.Diff(sortSummaries(want), summarise(t, h.actions())); diff != "" {
 		t.Errorf("actions (-want +got):\n%s", diff)
 	}
+}
+
+// ignoreDurableConsumer ignores the embedded server's goroutines for the
+// durable consumer the service created: the consumer outlives the service
+// by design.
+func ignoreDurableConsumer() []goleak.Option {
+	var opts []goleak.Option
+	for _, fn := range []string{
+		"loopAndGatherMsgs", "processInboundAcks", "processInboundNextMsgReqs",
+	} {
+		opts = append(opts, goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*consumer)."+fn))
+	}
+	return append(opts, goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*consumerFileStore).flushLoop"))
 }
 
 // checkReady checks the status /readyz answers.
