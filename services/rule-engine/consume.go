@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zenith-hq/zenith/pkg/bus"
 	"github.com/zenith-hq/zenith/pkg/metrics"
 )
 
@@ -36,7 +38,9 @@ func (s *Service) consume(ctx context.Context) error {
 }
 
 // feed sends one pull request after another and moves the events to queue,
-// until ctx ends or the consumer is gone.
+// until ctx ends or the consumer is gone. A deleted consumer ends the
+// service rather than being recreated behind the back of whoever deleted
+// it; a restart recreates it.
 //
 // It uses single requests rather than a continuous pull iterator because
 // a request ends cleanly: the server says when it has sent everything for
@@ -45,14 +49,34 @@ func (s *Service) consume(ctx context.Context) error {
 func (s *Service) feed(ctx context.Context, queue chan<- jetstream.Msg) error {
 	for ctx.Err() == nil {
 		err := s.fetch(queue)
-		switch {
-		case err == nil:
-		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
-			return fmt.Errorf("consume %s: %w", ConsumerName, err)
-		default:
-			s.log.WarnContext(ctx, "pull events", "err", err)
-			pause(ctx, fetchWait)
+		if err == nil {
+			continue
 		}
+		if gone := s.consumerGone(ctx, err); gone != nil {
+			return gone
+		}
+		s.log.WarnContext(ctx, "pull events", "err", err)
+		pause(ctx, fetchWait)
+	}
+	return nil
+}
+
+// consumerGone returns an error when fetchErr, the error of a pull request,
+// means the consumer no longer exists; nil when it may be passing. A pull
+// for a deleted consumer usually finds no responder, as does one made while
+// JetStream is unavailable for a moment, so that case asks the server.
+func (s *Service) consumerGone(ctx context.Context, fetchErr error) error {
+	if errors.Is(fetchErr, jetstream.ErrConsumerDeleted) || errors.Is(fetchErr, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consume %s: %w", ConsumerName, fetchErr)
+	}
+	if !errors.Is(fetchErr, nats.ErrNoResponders) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	_, err := s.js.Consumer(ctx, bus.EventsStream, ConsumerName)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consume %s: %w", ConsumerName, err)
 	}
 	return nil
 }

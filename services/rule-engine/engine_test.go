@@ -594,3 +594,21 @@ func TestNewFailsEarly(t *testing.T) {
 		})
 	}
 }
+func TestRunFailsWhenConsumerIsDeleted(t *testing.T) {
+	h := newHarness(t)
+	h.apply(shopConfig)
+	r := h.start()
+
+	if err := h.js.DeleteConsumer(context.Background(), bus.EventsStream, ConsumerName); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.done:
+		close(r.done)
+		if err == nil || !strings.Contains(err.Error(), "consumer") {
+			t.Errorf("Run() = %v, want an error naming the consumer", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still running 10s after its consumer was deleted")
+	}
+}

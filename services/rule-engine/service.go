@@ -148,11 +148,15 @@ func (s *Service) Run(ctx context.Context) error {
 
 	// The admin server outlives ctx so that /readyz reports the drain.
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	// ctx may still be live when consuming fails; stopping the rule watcher
+	// must not depend on it.
+	watchCtx, stopWatch := context.WithCancel(ctx)
 	var background sync.WaitGroup
 	defer background.Wait()
 	defer stopAdmin()
+	defer stopWatch()
 	background.Go(func() { s.admin.Serve(adminCtx, s.log) })
-	background.Go(func() { s.watchRules(ctx) })
+	background.Go(func() { s.watchRules(watchCtx) })
 	stopDraining := context.AfterFunc(ctx, func() {
 		s.draining.Store(true)
 		s.log.Info("draining")
@@ -160,9 +164,12 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopDraining()
 
 	s.log.InfoContext(ctx, "rule-engine started", "workers", s.cfg.WorkerCount, "admin_addr", s.AdminAddr())
-	err := s.consume(ctx)
+	if err := s.consume(ctx); err != nil {
+		s.draining.Store(true)
+		return err
+	}
 	s.log.InfoContext(ctx, "rule-engine stopped")
-	return err
+	return nil
 }
 
 // noteChange records that a configuration change was announced. It never
