@@ -3,7 +3,9 @@
 // with JetStream. Nothing is mocked.
 //
 // The database server is the one ZENITH_TEST_DATABASE_URL points at when it
-// is set (CI sets it), and otherwise a throwaway cluster started with the
+// is set (CI sets it: a postgres:// URL for PostgreSQL, a cockroachdb:// URL
+// for CockroachDB, which also selects CockroachDB's migration driver), and
+// otherwise a throwaway cluster started with the
 // machine's initdb and pg_ctl for the test binary's lifetime. A package that
 // uses Postgres must run its tests through Main so that the cluster is
 // stopped at the end.
@@ -133,8 +135,10 @@ func startCluster(ctx context.Context) (*localpg.Cluster, string, error) {
 	return c, dir, nil
 }
 
+// createDatabase and dropDatabase connect through store.ConnString because
+// pgx knows only the postgres:// scheme, not cockroachdb://.
 func createDatabase(ctx context.Context, serverURL, name string) error {
-	conn, err := pgx.Connect(ctx, serverURL)
+	conn, err := pgx.Connect(ctx, store.ConnString(serverURL))
 	if err != nil {
 		return fmt.Errorf("connect to test PostgreSQL: %w", err)
 	}
@@ -148,7 +152,7 @@ func createDatabase(ctx context.Context, serverURL, name string) error {
 func dropDatabase(serverURL, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, serverURL)
+	conn, err := pgx.Connect(ctx, store.ConnString(serverURL))
 	if err != nil {
 		return
 	}
