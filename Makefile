@@ -37,7 +37,8 @@ generate: tools
 ## build: build the service binaries and tools into bin/
 build:
 	go build -o bin/ ./services/ingestor/cmd/ingestor ./services/rule-engine/cmd/rule-engine \
-		./services/dispatcher/cmd/dispatcher ./cmd/zenith-local
+		./services/dispatcher/cmd/dispatcher ./cmd/zenith-local ./cmd/zenith-migrate \
+		./cmd/zenith-healthcheck
 
 ## lint: check formatting and vet every module
 lint:

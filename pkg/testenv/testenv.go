@@ -59,6 +59,18 @@ func Main(m *testing.M) {
 // returns its URL. The database is dropped when the test ends.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	dsn := EmptyDatabase(t)
+	if err := store.Migrate(dsn); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return dsn
+}
+
+// EmptyDatabase creates a database without any tables, for tests of the
+// migrations themselves, and returns its URL. The database is dropped when
+// the test ends.
+func EmptyDatabase(t testing.TB) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -70,12 +82,8 @@ func Postgres(t testing.TB) string {
 	if err := createDatabase(ctx, serverURL, name); err != nil {
 		t.Fatal(err)
 	}
-	dsn := withDatabase(serverURL, name)
-	if err := store.Migrate(dsn); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
 	t.Cleanup(func() { dropDatabase(serverURL, name) })
-	return dsn
+	return withDatabase(serverURL, name)
 }
 
 // Store opens a fresh, migrated database (see Postgres); it is closed when
