@@ -20,8 +20,9 @@ run:
 	go build -o bin/zenith-local ./cmd/zenith-local
 	./bin/zenith-local
 
-## test: run every test (installs the code generators first if missing)
-test: tools
+## test: check formatting and vet, then run every test (installs the code
+## generators first if missing)
+test: tools lint
 	go test -race -timeout 30m $(PACKAGES)
 
 ## tools: install buf, protoc-gen-go and protoc-gen-connect-go with go install
