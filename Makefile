@@ -20,8 +20,9 @@ run:
 	go build -o bin/zenith-local ./cmd/zenith-local
 	./bin/zenith-local
 
-## test: run every test (installs the code generators first if missing)
-test: tools
+## test: check formatting and vet, then run every test (installs the code
+## generators first if missing)
+test: tools lint
 	go test -race -timeout 30m $(PACKAGES)
 
 ## tools: install buf, protoc-gen-go and protoc-gen-connect-go with go install
@@ -45,6 +46,12 @@ lint:
 	@test -z "$$(gofmt -l $(MODULES))" || (gofmt -l $(MODULES) && exit 1)
 	go vet $(PACKAGES)
 
+# Where `make run` keeps its PostgreSQL cluster when run as root: PostgreSQL
+# runs as the postgres user then, who may not reach this folder, so the
+# cluster lives in the temporary folder under a name made from the state
+# folder's path (see cmd/zenith-local).
+ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(CURDIR)/.zenith" | sha256sum | cut -c1-12)
+
 ## clean: remove built binaries and the local state of `make run`
 clean:
-	rm -rf bin .zenith
+	rm -rf bin .zenith "$(ROOT_PG_DIR)"

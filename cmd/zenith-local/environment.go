@@ -32,29 +32,29 @@ type environment struct {
 }
 
 // startEnvironment starts (or connects to) NATS and the database, applies
-// the migrations and the configuration file.
-func startEnvironment(ctx context.Context, opts options, out io.Writer) (env *environment, err error) {
-	env = &environment{natsURL: opts.NATSURL, databaseURL: opts.DatabaseURL}
-	defer func() {
-		if err != nil {
-			env.stop(out)
-		}
-	}()
-
-	if err := env.startNATS(opts, out); err != nil {
-		return nil, err
-	}
-	if err := env.startPostgres(ctx, opts, out); err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(out, "applying database migrations")
-	if err := store.Migrate(env.databaseURL); err != nil {
-		return nil, err
-	}
-	if err := env.applyConfig(ctx, opts.ConfigPath, out); err != nil {
+// the migrations and the configuration file. When any step fails, it stops
+// what it had started before returning the error.
+func startEnvironment(ctx context.Context, opts options, out io.Writer) (*environment, error) {
+	env := &environment{natsURL: opts.NATSURL, databaseURL: opts.DatabaseURL}
+	if err := env.start(ctx, opts, out); err != nil {
+		env.stop(out)
 		return nil, err
 	}
 	return env, nil
+}
+
+func (e *environment) start(ctx context.Context, opts options, out io.Writer) error {
+	if err := e.startNATS(opts, out); err != nil {
+		return err
+	}
+	if err := e.startPostgres(ctx, opts, out); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "applying database migrations")
+	if err := store.Migrate(e.databaseURL); err != nil {
+		return err
+	}
+	return e.applyConfig(ctx, opts.ConfigPath, out)
 }
 
 func (e *environment) startNATS(opts options, out io.Writer) error {

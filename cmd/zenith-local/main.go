@@ -17,9 +17,17 @@ import (
 	"syscall"
 
 	"github.com/zenith-hq/zenith/pkg/telemetry"
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
+const summary = `Runs the whole Zenith pipeline on this machine: an embedded NATS server, a
+local PostgreSQL unless DATABASE_URL is set, the three services and a demo
+receiver. The services' own variables (see their --help) apply too.`
+
 func main() {
+	if len(os.Args) > 1 {
+		os.Exit(usage.Print(os.Stderr, os.Args, summary, &options{}))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -59,27 +59,34 @@ func stackConfig(env *environment) (stack.Config, error) {
 }
 
 func printBanner(out io.Writer, pipeline *stack.Stack, opts options) {
-	// Only the documented demo key is printed; a real one stays unseen.
-	key := "$SHOP_API_KEY"
+	// Only the documented demo key is printed; a real one stays unseen, and
+	// the shell fills it in from the variable.
+	keyHeader := `"X-Api-Key: $SHOP_API_KEY"`
 	if os.Getenv("SHOP_API_KEY") == demoKey {
-		key = demoKey
+		keyHeader = "'X-Api-Key: " + demoKey + "'"
+	}
+	receiver := "none (ZENITH_RECEIVER_ADDR=off)"
+	watch := "and look for it at your sinks."
+	if opts.ReceiverAddr != "off" {
+		receiver = "http://" + opts.ReceiverAddr + "  (the example sinks deliver here)"
+		watch = `and watch for "receiver: POST /vip" below.`
 	}
 	fmt.Fprintf(out, `
 Zenith is running (%s). Ctrl-C stops it.
 
   ingestor     http://%s  (REST POST /v1/events; Connect, gRPC, gRPC-Web)
   metrics      http://%s/metrics  http://%s/metrics  http://%s/metrics
-  receiver     http://%s  (the example sinks deliver here)
+  receiver     %s
 
 Send a first event:
 
   curl -i -X POST http://%s/v1/events \
-    -H 'X-Api-Key: %s' -H 'Content-Type: application/json' \
+    -H %s -H 'Content-Type: application/json' \
     -d '{"type":"purchase.completed","data":{"amount":742.5,"user":{"segment":"VIP"}}}'
 
-and watch for "receiver: POST /vip" below.
+%s
 
 `, time.Now().Format(time.TimeOnly), pipeline.Ingestor.Addr(),
 		pipeline.Ingestor.AdminAddr(), pipeline.Engine.AdminAddr(), pipeline.Dispatcher.AdminAddr(),
-		opts.ReceiverAddr, pipeline.Ingestor.Addr(), key)
+		receiver, pipeline.Ingestor.Addr(), keyHeader, watch)
 }

@@ -73,6 +73,12 @@ type StreamOptions struct {
 	MaxBytes int64
 	// DuplicateWindow is how long a message id is remembered to drop a resent
 	// message; 0 means 10 minutes.
+	//
+	// TODO: keep the ids of processed events across a NATS restart. JetStream
+	// rebuilds its id memory from the messages a stream still holds, and the
+	// work-queue streams drop a message once it is processed, so an event
+	// resent just after a restart is evaluated again; only the audit log's
+	// dispatch ids then stop a second delivery.
 	DuplicateWindow time.Duration
 }
 

@@ -288,4 +288,3 @@ func waitFor(t *testing.T, timeout time.Duration, done func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-

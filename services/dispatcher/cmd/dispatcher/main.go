@@ -11,10 +11,14 @@ import (
 	"time"
 
 	"github.com/zenith-hq/zenith/pkg/telemetry"
+	"github.com/zenith-hq/zenith/pkg/usage"
 	"github.com/zenith-hq/zenith/services/dispatcher"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		os.Exit(usage.Print(os.Stderr, os.Args, "Zenith's dispatcher: delivers the actions of matched rules to their sinks,\nwith retries, and writes one audit row per outcome.", &dispatcher.Config{}))
+	}
 	log := telemetry.NewLogger(os.Stderr, "dispatcher", slog.LevelInfo)
 	if err := run(log); err != nil {
 		log.Error("dispatcher failed", "err", err)

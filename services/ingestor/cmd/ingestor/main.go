@@ -11,10 +11,14 @@ import (
 	"syscall"
 
 	"github.com/zenith-hq/zenith/pkg/telemetry"
+	"github.com/zenith-hq/zenith/pkg/usage"
 	"github.com/zenith-hq/zenith/services/ingestor"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		os.Exit(usage.Print(os.Stderr, os.Args, "Zenith's ingestor: authenticates producers, validates their events and\npersists them in NATS JetStream.", &ingestor.Config{}))
+	}
 	log := telemetry.NewLogger(os.Stderr, "ingestor", slog.LevelInfo)
 	if err := run(log); err != nil {
 		log.Error("ingestor failed", "err", err)

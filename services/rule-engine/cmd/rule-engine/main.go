@@ -14,13 +14,17 @@ import (
 	ruleengine "github.com/zenith-hq/zenith/services/rule-engine"
 
 	"github.com/zenith-hq/zenith/pkg/telemetry"
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // serviceName names the service in logs and traces.
 const serviceName = "rule-engine"
 
 func main() {
-	log := telemetry.NewLogger(os.Stdout, serviceName, slog.LevelInfo)
+	if len(os.Args) > 1 {
+		os.Exit(usage.Print(os.Stderr, os.Args, "Zenith's rule-engine: evaluates each event against its source's rules and\npublishes an action per sink of each matched rule.", &ruleengine.Config{}))
+	}
+	log := telemetry.NewLogger(os.Stderr, serviceName, slog.LevelInfo)
 	if err := run(log); err != nil {
 		log.Error("rule-engine failed", "err", err)
 		os.Exit(1)
