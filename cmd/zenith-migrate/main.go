@@ -20,6 +20,7 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // config is what zenith-migrate reads from the environment.
@@ -30,6 +31,9 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 {
+		os.Exit(usage.Print(os.Stderr, os.Args, "Applies Zenith's database migrations to DATABASE_URL, then exits.", &config{}))
+	}
 	if err := run(os.Stderr); err != nil {
 		os.Exit(1)
 	}

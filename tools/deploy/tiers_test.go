@@ -5,10 +5,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caarlos0/env/v11"
 
 	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/services/dispatcher"
@@ -20,9 +21,10 @@ import (
 type tier struct {
 	// name is the container, Deployment and compose service name.
 	name string
-	// config is the service's Config type; its env tags name the variables
-	// the service reads, and their envDefault tags the defaults.
-	config reflect.Type
+	// config points to the service's Config; its env tags name the
+	// variables the service reads, with their defaults, as the services'
+	// --help lists them.
+	config any
 	// adminVar holds the admin address, listenVar (ingestor only) the
 	// address producers use.
 	adminVar, listenVar string
@@ -39,7 +41,7 @@ type tier struct {
 var tiers = []tier{
 	{
 		name:      "ingestor",
-		config:    reflect.TypeFor[ingestor.Config](),
+		config:    &ingestor.Config{},
 		adminVar:  "INGESTOR_ADMIN_ADDR",
 		listenVar: "INGESTOR_ADDR",
 		drainVar:  "INGESTOR_SHUTDOWN_GRACE",
@@ -47,14 +49,14 @@ var tiers = []tier{
 	},
 	{
 		name:      "rule-engine",
-		config:    reflect.TypeFor[ruleengine.Config](),
+		config:    &ruleengine.Config{},
 		adminVar:  "ENGINE_ADMIN_ADDR",
 		drainVar:  "ENGINE_PUBLISH_TIMEOUT",
 		drainTail: 11 * time.Second,
 	},
 	{
 		name:      "dispatcher",
-		config:    reflect.TypeFor[dispatcher.Config](),
+		config:    &dispatcher.Config{},
 		adminVar:  "DISPATCHER_ADMIN_ADDR",
 		drainVar:  "DISPATCHER_DRAIN_TIMEOUT",
 		drainTail: 16 * time.Second,
@@ -88,7 +90,7 @@ var migrateEnv = map[string]bool{"DATABASE_URL": true}
 
 // reads reports whether the service reads the variable name.
 func (t tier) reads(name string) bool {
-	if _, ok := t.field(name); ok || runtimeEnv[name] {
+	if _, ok := t.param(name); ok || runtimeEnv[name] {
 		return true
 	}
 	for _, prefix := range runtimeEnvPrefixes {
@@ -99,16 +101,18 @@ func (t tier) reads(name string) bool {
 	return false
 }
 
-// field returns the Config field read from the variable name.
-func (t tier) field(name string) (reflect.StructField, bool) {
-	for i := range t.config.NumField() {
-		f := t.config.Field(i)
-		tagName, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		if tagName == name {
-			return f, true
+// param returns what the Config says of the variable name.
+func (t tier) param(name string) (env.FieldParams, bool) {
+	params, err := env.GetFieldParams(t.config)
+	if err != nil {
+		panic(fmt.Sprintf("%s: the Config's env tags do not parse: %v", t.name, err))
+	}
+	for _, p := range params {
+		if p.Key == name {
+			return p, true
 		}
 	}
-	return reflect.StructField{}, false
+	return env.FieldParams{}, false
 }
 
 // setting returns the value of the variable name given env, the variables
@@ -117,11 +121,11 @@ func (t tier) setting(env map[string]string, name string) (string, error) {
 	if v, ok := env[name]; ok {
 		return v, nil
 	}
-	f, ok := t.field(name)
+	p, ok := t.param(name)
 	if !ok {
 		return "", fmt.Errorf("%s reads no %s", t.name, name)
 	}
-	return f.Tag.Get("envDefault"), nil
+	return p.DefaultValue, nil
 }
 
 // drainBound is the longest the service's shutdown takes under env.
