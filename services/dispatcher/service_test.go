@@ -100,6 +100,7 @@ func start(t *testing.T, tweak func(*Config)) *harness {
 		RedeliveryBase: 50 * time.Millisecond,
 		RedeliveryCap:  200 * time.Millisecond,
 		DrainTimeout:   10 * time.Second,
+		EgressAllow:    []string{"127.0.0.0/8", "::1/128"},
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -378,8 +379,9 @@ func TestDeadLettersAfterMaxDeliver(t *testing.T) {
 	if n := len(rc.requests()); n != 4 {
 		t.Errorf("receiver got %d requests, want 2 deliveries × 2 attempts", n)
 	}
-	if got := h.deadLetter().Header.Get(DeadLetterReasonHeader); got != "webhook answered 503" {
-		t.Errorf("dead letter reason %q, want webhook answered 503", got)
+	want := "webhook answered 503; gave up after 4 attempts in 2 deliveries (DISPATCHER_MAX_DELIVER)"
+	if got := h.deadLetter().Header.Get(DeadLetterReasonHeader); got != want {
+		t.Errorf("dead letter reason %q, want %q", got, want)
 	}
 }
 
@@ -461,9 +463,12 @@ func TestReloadsSinksOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("sink reload", func() bool {
-		s, ok := h.svc.sinks.lookup(sinkID)
-		w, isWebhook := s.sink.(*webhook)
-		return ok && isWebhook && w.url == after.URL
+		d, ok := h.svc.sinks.lookup(sinkID)
+		if !ok {
+			return false
+		}
+		w, isWebhook := d.sink.(*webhook)
+		return isWebhook && w.url == after.URL
 	})
 
 	second := testAction(h.ruleID, sinkID, "ev-2")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,9 +42,17 @@ func testAction(ruleID, sinkID, eventID string) action.Action {
 	}
 }
 
+// loopback is the allow-list of tests: their receivers listen on loopback.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// testClient is the sink client of tests, allowed to reach loopback.
+func testClient() *http.Client {
+	return NewSinkClient(ClientOptions{IdlePerHost: 2, Allow: loopback})
+}
+
 func newTestWebhook(t *testing.T, config string) Sink {
 	t.Helper()
-	sink, err := NewWebhookFactory(NewWebhookClient(2))(store.Sink{ID: "s1", Type: "webhook", Config: json.RawMessage(config)})
+	sink, err := NewWebhookFactory(testClient())(store.Sink{ID: "s1", Type: "webhook", Config: json.RawMessage(config)})
 	if err != nil {
 		t.Fatalf("build webhook: %v", err)
 	}
@@ -68,7 +77,7 @@ func TestWebhookRequest(t *testing.T) {
 		TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled,
 	}))
 
-	sink := newTestWebhook(t, `{"url":"`+srv.URL+`/hook?token=s3cret","method":"PUT","headers":{"X-Team":"ops","webhook-id":"forged"}}`)
+	sink := newTestWebhook(t, `{"url":"`+srv.URL+`/hook?token=s3cret","method":"PUT","headers":{"X-Team":"ops"}}`)
 	a := testAction("rule-1", "sink-1", "ev-1")
 	code, err := sink.Deliver(ctx, a)
 	if err != nil || code != http.StatusAccepted {
