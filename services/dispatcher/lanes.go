@@ -26,10 +26,10 @@ type lanes struct {
 	// handle delivers one job.
 	handle func(job)
 
-	mu     sync.Mutex
-	byID   map[string]*lane
-	wg     sync.WaitGroup
-	depth  atomic.Int64
+	mu    sync.Mutex
+	byID  map[string]*lane
+	wg    sync.WaitGroup
+	depth atomic.Int64
 }
 
 // lane is the queue and goroutines of one sink.
