@@ -115,6 +115,7 @@ func newS3Client(cfg sinkconf.S3, client *http.Client) (*s3.Client, error) {
 		o.UsePathStyle = cfg.PathStyle
 		// Stores other than AWS may not know the newer checksums.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}

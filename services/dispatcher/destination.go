@@ -126,6 +126,12 @@ func (d *destination) call(ctx context.Context, a action.Action) (int, error) {
 	return code, err
 }
 
+// circuitOpen reports whether the breaker refuses calls now. An unusable
+// destination has no breaker.
+func (d *destination) circuitOpen() bool {
+	return d.breaker != nil && d.breaker.State() == gobreaker.StateOpen
+}
+
 // reserve takes a place in the rate limit and returns how long to wait
 // before the call, if that is at most patience. Otherwise it takes nothing
 // and returns the wait and false.

@@ -269,9 +269,14 @@ func settleDeferral(out outcome, err error) outcome {
 	case out.attempts > 0:
 		out.deferred = ""
 	default:
-		out.err = &DeliveryError{Retryable: true, Err: fmt.Errorf("sink not called: %s", strings.ReplaceAll(out.deferred, "_", " "))}
+		out.err = errSinkNotCalled(out.deferred)
 	}
 	return out
+}
+
+// errSinkNotCalled is the error of a delivery deferred for reason.
+func errSinkNotCalled(reason string) error {
+	return &DeliveryError{Retryable: true, Err: fmt.Errorf("sink not called: %s", strings.ReplaceAll(reason, "_", " "))}
 }
 
 // admit waits for the sink's rate limit to allow a call, if that takes at
@@ -332,21 +337,17 @@ func (s *Service) delivered(ctx context.Context, j job, out outcome) string {
 }
 
 // later hands the action back to JetStream for a later delivery, so that a
-// down endpoint waits in the stream rather than in a worker. After a failed
-// call the wait grows with each delivery, and is at least what the sink
-// asked for (up to RetryAfterCap); a deferral without a call waits for the
-// rate limit, or like a failure.
+// down endpoint waits in the stream rather than in a worker.
+//
+// TODO: move long waits off the consumer (a scheduled re-publish, or a retry
+// stream per sink). An action waiting out NakWithDelay still counts against
+// MaxAckPending, so a dead sink whose backlog nears it starves every other
+// sink of new actions until the waits end.
 func (s *Service) later(ctx context.Context, j job, out outcome) string {
-	status, delay := statusRetried, s.redeliveryDelay(j.delivery)
-	switch {
-	case out.deferred != "":
+	status, delay := statusRetried, s.laterDelay(j.delivery, out)
+	if out.deferred != "" {
 		status = statusDeferred
 		metrics.DispatchDeferred.WithLabelValues(s.typeLabel(j.action.Sink.Type), out.deferred).Inc()
-		if out.wait > 0 {
-			delay = out.wait
-		}
-	case out.wait > delay:
-		delay = min(out.wait, s.cfg.RetryAfterCap)
 	}
 	s.observe(j.action, status, out)
 	s.log.DebugContext(ctx, "action put back for later",
@@ -357,6 +358,17 @@ func (s *Service) later(ctx context.Context, j job, out outcome) string {
 	}
 	s.held.done(j.action.DispatchID)
 	return status
+}
+
+// laterDelay is how long an action waits in JetStream after its
+// delivery-th delivery: the rate limit's wait for a deferral that has one;
+// otherwise the redelivery delay, or what the sink asked for (Retry-After)
+// when longer, up to RetryAfterCap.
+func (s *Service) laterDelay(delivery int, out outcome) time.Duration {
+	if out.deferred != "" && out.wait > 0 {
+		return out.wait
+	}
+	return max(s.redeliveryDelay(delivery), min(out.wait, s.cfg.RetryAfterCap))
 }
 
 // redeliveryDelay is how long JetStream keeps an action back after its
@@ -414,7 +426,15 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 // the writer is backed up, the action is handed back instead: delivered
 // again later, it is at worst a duplicate carrying the same webhook-id.
 func (s *Service) record(ctx context.Context, j job, status string, out outcome) string {
-	a := j.action
+	s.attempts.forget(j.action.DispatchID)
+	if !s.audit.submit(ctx, auditJob{record: auditRecord(j.action, status, out), msg: j.msg}) {
+		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
+	}
+	return status
+}
+
+// auditRecord is the audit row of an action's outcome.
+func auditRecord(a action.Action, status string, out outcome) store.AuditRecord {
 	rec := store.AuditRecord{
 		DispatchID:  a.DispatchID,
 		EventID:     a.Event.ID,
@@ -436,11 +456,7 @@ func (s *Service) record(ctx context.Context, j job, status string, out outcome)
 	if out.err != nil {
 		rec.Error = out.err.Error()
 	}
-	s.attempts.forget(a.DispatchID)
-	if !s.audit.submit(ctx, auditJob{record: rec, msg: j.msg}) {
-		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
-	}
-	return status
+	return rec
 }
 
 // ackDuplicate acknowledges an action whose outcome is already recorded: a

@@ -315,15 +315,22 @@ func (s *Service) fetchBatch(ctx context.Context) error {
 // (a sink that hangs or crawls), the action is put back for later rather
 // than held: it must not wait in this process while its sink cannot take
 // it, nor make the actions of other sinks wait.
+//
+// An action whose sink's circuit breaker is open is put back at once, with
+// no lookup: shedding the actions of a dead sink must cost next to nothing.
+// Only a last delivery goes on, to be dead-lettered.
 func (s *Service) route(ctx context.Context, j job) {
 	limit := s.cfg.WorkerCount
+	mayDefer := j.delivery < s.cfg.MaxDeliver
 	if dest, ok := s.sinks.lookup(j.action.Sink.ID); ok {
 		limit = dest.concurrency(limit)
+		if mayDefer && dest.circuitOpen() {
+			s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "circuit_open", err: errSinkNotCalled("circuit_open")})
+			return
+		}
 	}
-	mayDefer := j.delivery < s.cfg.MaxDeliver
 	if !s.lanes.submit(j, limit, mayDefer) {
-		s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "bulkhead_full",
-			err: errors.New("sink busy: lane full")})
+		s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "bulkhead_full", err: errSinkNotCalled("bulkhead_full")})
 	}
 }
 

@@ -75,7 +75,7 @@ func (rc *receiver) requests() []request {
 
 // harness runs a Service against embedded NATS and a fresh database.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -85,8 +85,15 @@ type harness struct {
 	ruleID string
 }
 
-// start runs a dispatcher with quick retries; tweak adjusts its config.
-func start(t *testing.T, tweak func(*Config)) *harness {
+// start runs a dispatcher with quick retries, logging at debug level;
+// tweak adjusts its config.
+func start(t testing.TB, tweak func(*Config)) *harness {
+	t.Helper()
+	return startLogging(t, tweak, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+}
+
+// startLogging runs a dispatcher with quick retries, logging to log.
+func startLogging(t testing.TB, tweak func(*Config), log *slog.Logger) *harness {
 	t.Helper()
 	natsURL := testenv.NATS(t)
 	st, dsn := testenv.Store(t)
@@ -105,7 +112,6 @@ func start(t *testing.T, tweak func(*Config)) *harness {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -147,26 +153,38 @@ func (h *harness) waitRun() error {
 // addSink stores a webhook sink and returns its id.
 func (h *harness) addSink(name, config string) string {
 	h.t.Helper()
-	sink, _, err := h.st.PutSink(context.Background(), name, "webhook", json.RawMessage(config))
+	return h.addSinkOfType(name, "webhook", config)
+}
+
+// addSinkOfType stores a sink of sinkType and returns its id.
+func (h *harness) addSinkOfType(name, sinkType, config string) string {
+	h.t.Helper()
+	sink, _, err := h.st.PutSink(context.Background(), name, sinkType, json.RawMessage(config))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return sink.ID
 }
 
-// publish publishes a on the actions stream with msgID.
+// publish publishes a on the actions stream with msgID, on the subject of
+// its sink type.
 func (h *harness) publish(a action.Action, msgID string) {
 	h.t.Helper()
 	b, err := json.Marshal(a)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.publishRaw(b, msgID)
+	h.publishOn(bus.ActionSubject(a.Sink.Type), b, msgID)
 }
 
 func (h *harness) publishRaw(b []byte, msgID string) {
 	h.t.Helper()
-	_, err := h.js.Publish(context.Background(), bus.ActionSubject("webhook"), b, jetstream.WithMsgID(msgID))
+	h.publishOn(bus.ActionSubject("webhook"), b, msgID)
+}
+
+func (h *harness) publishOn(subject string, b []byte, msgID string) {
+	h.t.Helper()
+	_, err := h.js.Publish(context.Background(), subject, b, jetstream.WithMsgID(msgID))
 	if err != nil {
 		h.t.Fatal(err)
 	}
