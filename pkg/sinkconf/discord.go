@@ -96,8 +96,7 @@ func (d Discord) AttemptTimeout() (time.Duration, error) {
 
 // LogValue logs the settings redacted.
 func (d Discord) LogValue() slog.Value {
-	type plain Discord // without this method
-	return slog.AnyValue(plain(d.Redacted().(Discord)))
+	return redactedLogValue(d)
 }
 
 // DeliveryPolicy returns the sink's delivery policy.

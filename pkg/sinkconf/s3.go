@@ -142,8 +142,7 @@ func (s S3) BucketRegion() string {
 
 // LogValue logs the settings redacted.
 func (s S3) LogValue() slog.Value {
-	type plain S3 // without this method
-	return slog.AnyValue(plain(s.Redacted().(S3)))
+	return redactedLogValue(s)
 }
 
 // DeliveryPolicy returns the sink's delivery policy.

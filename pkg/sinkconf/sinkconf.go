@@ -113,6 +113,15 @@ func Redact(sinkType string, config json.RawMessage) (json.RawMessage, error) {
 	return bytes.TrimSpace(b.Bytes()), nil
 }
 
+// redactedLogValue logs settings as the JSON of their redacted copy.
+func redactedLogValue(s Settings) slog.Value {
+	b, err := json.Marshal(s.Redacted())
+	if err != nil {
+		return slog.StringValue(RedactedValue)
+	}
+	return slog.StringValue(string(b))
+}
+
 // RedactedValue stands in for a secret in redacted settings and in logs.
 const RedactedValue = "<redacted>"
 

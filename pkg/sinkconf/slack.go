@@ -185,8 +185,7 @@ func trimSlash(s string) string {
 
 // LogValue logs the settings redacted.
 func (s Slack) LogValue() slog.Value {
-	type plain Slack // without this method
-	return slog.AnyValue(plain(s.Redacted().(Slack)))
+	return redactedLogValue(s)
 }
 
 // DeliveryPolicy returns the sink's delivery policy.

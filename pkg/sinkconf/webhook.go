@@ -157,8 +157,7 @@ func (w Webhook) SigningKeys() ([][]byte, error) {
 
 // LogValue logs the settings redacted.
 func (w Webhook) LogValue() slog.Value {
-	type plain Webhook // without this method
-	return slog.AnyValue(plain(w.Redacted().(Webhook)))
+	return redactedLogValue(w)
 }
 
 // DeliveryPolicy returns the sink's delivery policy.

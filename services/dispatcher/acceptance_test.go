@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -15,34 +16,43 @@ import (
 	"github.com/zenith-hq/zenith/pkg/store"
 )
 
-func TestUnavailableThriceThenDeliveredOnce(t *testing.T) {
-	h := start(t, func(c *Config) { c.RetryAttempts = 3 })
-	rc := newReceiver(t, func(n int, _ *http.Request) int {
-		if n <= 3 {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
-	a := testAction(h.ruleID, h.addSink("flaky", `{"url":"`+rc.URL+`"}`), "ev-1")
-	h.publish(a, a.DispatchID)
+// TestRetriesUntilDelivered: an endpoint answering 503 a few times, then
+// 200, gets the action delivered once, with one row counting every attempt:
+// within one delivery (2 failures), or over two (3 failures use the first
+// delivery's 3 attempts).
+func TestRetriesUntilDelivered(t *testing.T) {
+	for _, failures := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d failures", failures), func(t *testing.T) {
+			h := start(t, func(c *Config) { c.RetryAttempts = 3 })
+			rc := newReceiver(t, func(n int, _ *http.Request) int {
+				if n <= failures {
+					return http.StatusServiceUnavailable
+				}
+				return http.StatusOK
+			})
+			a := testAction(h.ruleID, h.addSink("flaky", `{"url":"`+rc.URL+`"}`), "ev-1")
+			h.publish(a, a.DispatchID)
 
-	rec := h.auditRow(a.DispatchID)
-	if rec.Status != store.StatusDelivered || rec.Attempts != 4 || rec.HTTPStatus != http.StatusOK || rec.Error != "" {
-		t.Errorf("audit: status %q, attempts %d, http %d, error %q; want delivered, 4, 200, none",
-			rec.Status, rec.Attempts, rec.HTTPStatus, rec.Error)
-	}
-	h.waitSettled()
-	got := rc.requests()
-	if len(got) != 4 {
-		t.Errorf("receiver got %d requests, want 3 refused and 1 delivered", len(got))
-	}
-	for i, req := range got {
-		if req.webhookID != a.DispatchID {
-			t.Errorf("request %d: webhook-id %q, want %q on every attempt", i+1, req.webhookID, a.DispatchID)
-		}
-	}
-	if n := h.countAudit(store.StatusDelivered); n != 1 {
-		t.Errorf("%d delivered rows, want 1", n)
+			rec := h.auditRow(a.DispatchID)
+			want := failures + 1
+			if rec.Status != store.StatusDelivered || rec.Attempts != want || rec.HTTPStatus != http.StatusOK || rec.Error != "" {
+				t.Errorf("audit: status %q, attempts %d, http %d, error %q; want delivered, %d, 200, none",
+					rec.Status, rec.Attempts, rec.HTTPStatus, rec.Error, want)
+			}
+			h.waitSettled()
+			got := rc.requests()
+			if len(got) != want {
+				t.Errorf("receiver got %d requests, want %d refused and 1 delivered", len(got), failures)
+			}
+			for i, req := range got {
+				if req.webhookID != a.DispatchID {
+					t.Errorf("request %d: webhook-id %q, want %q on every attempt", i+1, req.webhookID, a.DispatchID)
+				}
+			}
+			if n := h.countAudit(store.StatusDelivered); n != 1 {
+				t.Errorf("%d delivered rows, want 1", n)
+			}
+		})
 	}
 }
 

@@ -37,6 +37,25 @@ func newChatReceiver(t *testing.T, status int, body string, header map[string]st
 	return rc
 }
 
+// deliverChat builds a sink of sinkType from config, delivers the VIP
+// purchase with it, and decodes what rc received into into. It returns the
+// status the sink reported.
+func deliverChat(t *testing.T, sinkType, config string, rc *chatReceiver, into any) int {
+	t.Helper()
+	sink, err := NewRegistry(testClient(), 10).Sinks[sinkType](storeSink(sinkType, config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := sink.Deliver(context.Background(), testAction("rule-1", "sink-1", "ev-1"))
+	if err != nil {
+		t.Fatalf("Deliver = %d, %v", code, err)
+	}
+	if err := json.Unmarshal(<-rc.bodies, into); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
 // vipTemplates are chat settings a team would write for the VIP purchase.
 const vipTemplates = `"title":"VIP purchase: {{.Data.amount}}",
 	"text":"A *{{.Data.user.segment}}* customer spent *{{printf \"%.2f\" (num .Data.amount)}}* in {{.Event.Source}}.",
@@ -45,18 +64,9 @@ const vipTemplates = `"title":"VIP purchase: {{.Data.amount}}",
 
 func TestSlackMessageOfVIPPurchase(t *testing.T) {
 	rc := newChatReceiver(t, http.StatusOK, "ok", nil)
-	sink, err := NewSlackFactory(testClient())(storeSink("slack", `{"webhook_url":"`+rc.URL+`/services/T/B/x",`+vipTemplates+`}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := testAction("rule-1", "sink-1", "ev-1")
-	if code, err := sink.Deliver(context.Background(), a); err != nil || code != http.StatusOK {
-		t.Fatalf("Deliver = %d, %v; want 200", code, err)
-	}
-
 	var got slackPayload
-	if err := json.Unmarshal(<-rc.bodies, &got); err != nil {
-		t.Fatal(err)
+	if code := deliverChat(t, "slack", `{"webhook_url":"`+rc.URL+`/services/T/B/x",`+vipTemplates+`}`, rc, &got); code != http.StatusOK {
+		t.Errorf("Deliver = %d, want 200", code)
 	}
 	want := slackPayload{
 		Text: "VIP purchase: 742.5",
@@ -74,18 +84,10 @@ func TestSlackMessageOfVIPPurchase(t *testing.T) {
 
 func TestDiscordEmbedOfVIPPurchase(t *testing.T) {
 	rc := newChatReceiver(t, http.StatusNoContent, "", nil)
-	sink, err := NewDiscordFactory(testClient())(storeSink("discord",
-		`{"webhook_url":"`+rc.URL+`/api/webhooks/1/tok","username":"zenith","content":"@everyone {{.Event.Type}}",`+vipTemplates+`}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, err := sink.Deliver(context.Background(), testAction("rule-1", "sink-1", "ev-1")); err != nil || code != http.StatusNoContent {
-		t.Fatalf("Deliver = %d, %v; want 204", code, err)
-	}
-
+	config := `{"webhook_url":"` + rc.URL + `/api/webhooks/1/tok","username":"zenith","content":"@everyone {{.Event.Type}}",` + vipTemplates + `}`
 	var got discordPayload
-	if err := json.Unmarshal(<-rc.bodies, &got); err != nil {
-		t.Fatal(err)
+	if code := deliverChat(t, "discord", config, rc, &got); code != http.StatusNoContent {
+		t.Errorf("Deliver = %d, want 204", code)
 	}
 	want := discordPayload{
 		Content:  "@everyone purchase.completed",
@@ -107,17 +109,8 @@ func TestDiscordEmbedOfVIPPurchase(t *testing.T) {
 
 func TestDiscordMentionsOnlyWhenAllowed(t *testing.T) {
 	rc := newChatReceiver(t, http.StatusNoContent, "", nil)
-	sink, err := NewDiscordFactory(testClient())(storeSink("discord", `{"webhook_url":"`+rc.URL+`","allow_mentions":["users","roles"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sink.Deliver(context.Background(), testAction("r", "s", "ev-1")); err != nil {
-		t.Fatal(err)
-	}
 	var got discordPayload
-	if err := json.Unmarshal(<-rc.bodies, &got); err != nil {
-		t.Fatal(err)
-	}
+	deliverChat(t, "discord", `{"webhook_url":"`+rc.URL+`","allow_mentions":["users","roles"]}`, rc, &got)
 	if diff := cmp.Diff([]string{"users", "roles"}, got.AllowedMentions.Parse); diff != "" {
 		t.Errorf("allowed_mentions.parse (-want +got):\n%s", diff)
 	}
@@ -143,17 +136,8 @@ func TestDiscordLimits(t *testing.T) {
 	fields := strings.Repeat(`{"name":"`+strings.Repeat("n", 300)+`","value":"`+long+`"},`, 10)
 	config := `{"webhook_url":"` + rc.URL + `","title":"` + long + `","text":"` + long + `","content":"` + long + `",
 		"fields":[` + strings.TrimSuffix(fields, ",") + `]}`
-	sink, err := NewDiscordFactory(testClient())(storeSink("discord", config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sink.Deliver(context.Background(), testAction("r", "s", "ev-1")); err != nil {
-		t.Fatal(err)
-	}
 	var got discordPayload
-	if err := json.Unmarshal(<-rc.bodies, &got); err != nil {
-		t.Fatal(err)
-	}
+	deliverChat(t, "discord", config, rc, &got)
 	e := got.Embeds[0]
 	total := textLen(e.Title) + textLen(e.Description) + textLen(e.Footer.Text)
 	for _, f := range e.Fields {
@@ -172,17 +156,8 @@ func TestSlackLimits(t *testing.T) {
 	long := strings.Repeat("<{{.Data.user.segment}}> ", 500)
 	config := `{"webhook_url":"` + rc.URL + `","title":"` + long + `","text":"` + "```" + long + `",
 		"fields":[{"name":"a","value":"` + long + `"}]}`
-	sink, err := NewSlackFactory(testClient())(storeSink("slack", config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sink.Deliver(context.Background(), testAction("r", "s", "ev-1")); err != nil {
-		t.Fatal(err)
-	}
 	var got slackPayload
-	if err := json.Unmarshal(<-rc.bodies, &got); err != nil {
-		t.Fatal(err)
-	}
+	deliverChat(t, "slack", config, rc, &got)
 	blocks := got.Attachments[0].Blocks
 	if n := textLen(blocks[0].Text.Text); n > slackHeaderLimit {
 		t.Errorf("header of %d characters, over %d", n, slackHeaderLimit)

@@ -306,32 +306,6 @@ func (h *harness) readyz() int {
 	return resp.StatusCode
 }
 
-func TestRetriesTransientFailures(t *testing.T) {
-	h := start(t, func(c *Config) { c.RetryAttempts = 3 })
-	rc := newReceiver(t, func(n int, _ *http.Request) int {
-		if n <= 2 {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
-	a := testAction(h.ruleID, h.addSink("flaky", `{"url":"`+rc.URL+`"}`), "ev-1")
-	h.publish(a, a.DispatchID)
-
-	rec := h.auditRow(a.DispatchID)
-	if rec.Status != store.StatusDelivered || rec.Attempts != 3 || rec.HTTPStatus != http.StatusOK || rec.Error != "" {
-		t.Errorf("audit: status %q, attempts %d, http %d, error %q; want delivered, 3, 200, none", rec.Status, rec.Attempts, rec.HTTPStatus, rec.Error)
-	}
-	got := rc.requests()
-	if len(got) != 3 {
-		t.Fatalf("receiver got %d requests, want 3", len(got))
-	}
-	for i, req := range got {
-		if req.webhookID != a.DispatchID {
-			t.Errorf("attempt %d: webhook-id %q, want %q", i+1, req.webhookID, a.DispatchID)
-		}
-	}
-}
-
 func TestDeadLettersFinalFailure(t *testing.T) {
 	h := start(t, nil)
 	rc := newReceiver(t, answer(http.StatusBadRequest))
