@@ -51,7 +51,6 @@ type webhook struct {
 	body        *sinkconf.Template // nil: the envelope
 	contentType string
 	keys        [][]byte
-	now         func() time.Time
 }
 
 // NewWebhookFactory returns the SinkFactory of webhook sinks. They share
@@ -71,7 +70,6 @@ func NewWebhookFactory(client *http.Client) SinkFactory {
 			headers:     make(map[string]string, len(cfg.Headers)),
 			contentType: cfg.BodyContentType(),
 			keys:        keys,
-			now:         time.Now,
 		}
 		for name, value := range cfg.Headers {
 			w.headers[name] = value.Value()
@@ -132,7 +130,7 @@ func (w *webhook) setHeaders(h http.Header, dispatchID string, body []byte) {
 	if len(w.keys) == 0 {
 		return
 	}
-	timestamp := strconv.FormatInt(w.now().Unix(), 10)
+	timestamp := strconv.FormatInt(time.Now().Unix(), 10)
 	h.Set(WebhookTimestampHeader, timestamp)
 	h.Set(WebhookSignatureHeader, signatures(w.keys, dispatchID, timestamp, body))
 }
