@@ -55,8 +55,17 @@ func stackConfig(env *environment) (stack.Config, error) {
 	if cfg.Dispatcher, err = serviceConfig[dispatcher.Config](env.natsURL, env.databaseURL); err != nil {
 		return cfg, err
 	}
+	if len(cfg.Dispatcher.EgressAllow) == 0 {
+		// The demo's sinks deliver to the receiver on loopback, which the
+		// dispatcher refuses unless allowed.
+		cfg.Dispatcher.EgressAllow = localEgress
+	}
 	return cfg, nil
 }
+
+// localEgress is what a local run lets sinks reach besides public
+// addresses: this machine.
+var localEgress = []string{"127.0.0.0/8", "::1/128"}
 
 func printBanner(out io.Writer, pipeline *stack.Stack, opts options) {
 	// Only the documented demo key is printed; a real one stays unseen, and

@@ -179,12 +179,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown sink type",
 			yaml: "sinks:\n  - {name: a, type: kafka, topic: t}\n",
-			want: `sinks[0].type: unknown sink type "kafka" (want one of webhook)`,
+			want: `sinks[0].type: unknown sink type "kafka" (want one of webhook, slack, discord, s3)`,
 		},
 		{
 			name: "sink without type",
 			yaml: "sinks:\n  - {name: a, url: \"http://h/\"}\n",
-			want: "sinks[0].type: is required (one of webhook)",
+			want: "sinks[0].type: is required (one of webhook, slack, discord, s3)",
 		},
 		{
 			name: "sink name not a string",

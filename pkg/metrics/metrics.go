@@ -107,3 +107,38 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
 	}, []string{"sink_type"})
 )
+
+// Delivery protection and archiving metrics of the dispatcher.
+var (
+	// SinkCircuitState is each sink's circuit breaker state.
+	SinkCircuitState = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zenith_sink_circuit_state",
+		Help: "Circuit breaker state of each sink, by sink name: 0 closed, 1 half-open, 2 open.",
+	}, []string{"sink"})
+
+	// DispatchDeferred counts actions handed back to JetStream without a
+	// call to their sink.
+	DispatchDeferred = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_dispatch_deferred_total",
+		Help: "Actions put back for later without calling their sink, by sink type and reason (circuit_open, rate_limited, bulkhead_full).",
+	}, []string{"sink_type", "reason"})
+
+	// EgressBlocked counts connections the egress guard refused.
+	EgressBlocked = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_egress_blocked_total",
+		Help: "Sink connections refused because the address is not public, by kind of address.",
+	}, []string{"reason"})
+
+	// ArchiveObjects counts archive objects written, by outcome.
+	ArchiveObjects = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_archive_objects_total",
+		Help: "Archive objects written to S3, by outcome (stored, failed).",
+	}, []string{"outcome"})
+
+	// ArchiveObjectEvents is the number of events per archive object.
+	ArchiveObjectEvents = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "zenith_archive_object_events",
+		Help:    "Events held by each archive object written.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+	})
+)

@@ -1,6 +1,16 @@
 // Package sinkconf defines the settings of each kind of sink and checks them
 // when a sink is saved, so that a bad setting is refused with a clear error
 // instead of failing deliveries later. The dispatcher reads the same types.
+//
+// Every kind has a settings type (Webhook, Slack, Discord, S3) with a Parse
+// function that decodes and checks it, a delivery Policy under the "policy"
+// key, and a Redacted method returning a copy whose secrets (URLs holding
+// tokens, API tokens, signing secrets, access keys) are replaced by
+// RedactedValue, for showing settings back. Secret fields have the Secret
+// type, which never prints its value.
+//
+// Message templates (see Template) are compiled when the settings are
+// parsed, so a template that cannot run is refused at save time.
 package sinkconf
 
 import (
@@ -8,7 +18,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
+	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -17,10 +28,40 @@ import (
 // Sink types.
 const (
 	TypeWebhook = "webhook"
+	TypeSlack   = "slack"
+	TypeDiscord = "discord"
+	TypeS3      = "s3"
 )
 
 // Types lists every sink type Zenith can deliver to.
-var Types = []string{TypeWebhook}
+var Types = []string{TypeWebhook, TypeSlack, TypeDiscord, TypeS3}
+
+// Settings is the parsed settings of a sink of any type.
+type Settings interface {
+	// Redacted returns a copy whose secret fields hold RedactedValue.
+	Redacted() Settings
+	// DeliveryPolicy returns how deliveries to the sink are retried and
+	// limited.
+	DeliveryPolicy() Policy
+}
+
+// parsers maps each sink type to the function reading its settings.
+var parsers = map[string]func(json.RawMessage) (Settings, error){
+	TypeWebhook: asSettings(ParseWebhook),
+	TypeSlack:   asSettings(ParseSlack),
+	TypeDiscord: asSettings(ParseDiscord),
+	TypeS3:      asSettings(ParseS3),
+}
+
+func asSettings[T Settings](parse func(json.RawMessage) (T, error)) func(json.RawMessage) (Settings, error) {
+	return func(config json.RawMessage) (Settings, error) {
+		s, err := parse(config)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
 
 // Error reports a problem with one setting of a sink.
 type Error struct {
@@ -39,95 +80,90 @@ func fieldErr(field, format string, args ...any) *Error {
 // Validate checks the settings of a sink of type sinkType. It returns an
 // *Error naming the bad setting.
 func Validate(sinkType string, config json.RawMessage) error {
-	switch sinkType {
-	case TypeWebhook:
-		_, err := ParseWebhook(config)
-		return err
-	case "":
-		return fieldErr("type", "is required (one of %s)", strings.Join(Types, ", "))
-	default:
-		return fieldErr("type", "unknown sink type %q (want one of %s)", sinkType, strings.Join(Types, ", "))
-	}
+	_, err := Parse(sinkType, config)
+	return err
 }
 
-// Webhook is an HTTP endpoint that receives each action as a JSON POST of the
-// event and the rule that matched.
-type Webhook struct {
-	// URL is the endpoint, http or https. It may hold a token, so it is
-	// treated as a secret: never logged, never shown back.
-	URL string `json:"url"`
-	// Method is the HTTP method; empty means POST.
-	Method string `json:"method,omitempty"`
-	// Headers are sent with every request.
-	Headers map[string]string `json:"headers,omitempty"`
-	// Timeout bounds one attempt, as a Go duration such as "5s"; empty means
-	// DefaultWebhookTimeout.
-	Timeout string `json:"timeout,omitempty"`
+// Parse reads and checks the settings of a sink of type sinkType. It returns
+// an *Error naming the bad setting.
+func Parse(sinkType string, config json.RawMessage) (Settings, error) {
+	parse, ok := parsers[sinkType]
+	switch {
+	case sinkType == "":
+		return nil, fieldErr("type", "is required (one of %s)", strings.Join(Types, ", "))
+	case !ok:
+		return nil, fieldErr("type", "unknown sink type %q (want one of %s)", sinkType, strings.Join(Types, ", "))
+	}
+	return parse(config)
 }
 
-// DefaultWebhookTimeout bounds one webhook attempt when the sink sets none.
-const DefaultWebhookTimeout = 10 * time.Second
-
-// ParseWebhook reads and checks webhook settings.
-func ParseWebhook(config json.RawMessage) (Webhook, error) {
-	var w Webhook
-	if err := decodeStrict(config, &w); err != nil {
-		return Webhook{}, err
+// Redact returns the settings of a sink of type sinkType with every secret
+// replaced by RedactedValue, as JSON, for showing them back.
+func Redact(sinkType string, config json.RawMessage) (json.RawMessage, error) {
+	s, err := Parse(sinkType, config)
+	if err != nil {
+		return nil, err
 	}
-	if w.URL == "" {
-		return Webhook{}, fieldErr("url", "is required")
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s.Redacted()); err != nil {
+		return nil, fmt.Errorf("encode redacted settings: %w", err)
 	}
-	u, err := url.Parse(w.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Webhook{}, fieldErr("url", "must be an absolute http or https URL")
-	}
-	switch w.Method {
-	case "", http.MethodPost, http.MethodPut, http.MethodPatch:
-	default:
-		return Webhook{}, fieldErr("method", "must be POST, PUT or PATCH")
-	}
-	for name, value := range w.Headers {
-		if err := checkHeader(name, value); err != nil {
-			return Webhook{}, err
-		}
-	}
-	if _, err := w.AttemptTimeout(); err != nil {
-		return Webhook{}, err
-	}
-	return w, nil
+	return bytes.TrimSpace(b.Bytes()), nil
 }
 
-// AttemptTimeout returns the sink's per-attempt timeout.
-func (w Webhook) AttemptTimeout() (time.Duration, error) {
-	if w.Timeout == "" {
-		return DefaultWebhookTimeout, nil
+// redactedLogValue logs settings as the JSON of their redacted copy.
+func redactedLogValue(s Settings) slog.Value {
+	b, err := json.Marshal(s.Redacted())
+	if err != nil {
+		return slog.StringValue(RedactedValue)
 	}
-	d, err := time.ParseDuration(w.Timeout)
-	if err != nil || d <= 0 || d > 5*time.Minute {
-		return 0, fieldErr("timeout", "must be a duration between 1ms and 5m, such as \"5s\"")
-	}
-	return d, nil
+	return slog.StringValue(string(b))
 }
 
-// HTTPMethod returns the sink's method, POST when unset.
-func (w Webhook) HTTPMethod() string {
-	if w.Method == "" {
-		return http.MethodPost
+// RedactedValue stands in for a secret in redacted settings and in logs.
+const RedactedValue = "<redacted>"
+
+// Secret is a setting that must not be shown, such as a token or a URL
+// holding one. It prints as RedactedValue with fmt and log/slog, but keeps
+// its value in JSON, which is how settings are stored; Redacted copies of
+// settings replace it before they are shown.
+type Secret string
+
+// String returns RedactedValue, or "" for an empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
 	}
-	return w.Method
+	return RedactedValue
 }
 
-func checkHeader(name, value string) error {
-	field := "headers." + name
-	if name == "" || strings.ContainsAny(name, " \t\r\n:") {
-		return fieldErr(field, "is not a valid header name")
-	}
-	if strings.ContainsAny(value, "\r\n\x00") {
-		return fieldErr(field, "must not contain CR, LF or NUL")
-	}
-	return nil
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string {
+	return s.String()
 }
 
+// LogValue hides the value from log/slog.
+func (s Secret) LogValue() slog.Value {
+	return slog.StringValue(s.String())
+}
+
+// Value returns the secret itself, for the code that uses it.
+func (s Secret) Value() string {
+	return string(s)
+}
+
+// redact returns RedactedValue in place of a set secret.
+func (s Secret) redact() Secret {
+	if s == "" {
+		return ""
+	}
+	return RedactedValue
+}
+
+// decodeStrict decodes one JSON object into into, refusing unknown settings
+// and naming the setting at fault.
 func decodeStrict(config json.RawMessage, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(config))
 	dec.DisallowUnknownFields()
@@ -137,9 +173,83 @@ func decodeStrict(config json.RawMessage, into any) error {
 		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return fieldErr(typeErr.Field, "must be a JSON %s", typeErr.Type.Kind())
+			return fieldErr(typeErr.Field, "must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
 		}
 		return fieldErr("config", "is not a valid JSON object")
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fieldErr("config", "must hold exactly one JSON object")
+	}
 	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "slice", "array":
+		return "array"
+	case "map", "struct":
+		return "object"
+	case "bool":
+		return "boolean"
+	case "int", "int64", "float64":
+		return "number"
+	default:
+		return goKind
+	}
+}
+
+// checkHTTPURL checks that raw is an absolute http or https URL. The error
+// does not quote the URL, which may hold a token.
+func checkHTTPURL(field, raw string) error {
+	if raw == "" {
+		return fieldErr(field, "is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fieldErr(field, "must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// parseDuration reads an optional duration setting between min and max;
+// empty means def.
+func parseDuration(field, raw string, def, min, max time.Duration) (time.Duration, error) {
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < min || d > max {
+		return 0, fieldErr(field, "must be a duration between %s and %s, such as \"5s\"", shortDuration(min), shortDuration(max))
+	}
+	return d, nil
+}
+
+// shortDuration prints d without zero minutes and seconds: 5m, not 5m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// DefaultTimeout bounds one attempt of an HTTP sink that sets none.
+const DefaultTimeout = 10 * time.Second
+
+// attemptTimeout reads the timeout setting of an HTTP sink.
+func attemptTimeout(raw string) (time.Duration, error) {
+	return parseDuration("timeout", raw, DefaultTimeout, time.Millisecond, 5*time.Minute)
+}
+
+// withPrefix returns err with its field prefixed, for settings nested in a
+// list or object.
+func withPrefix(prefix string, err error) error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return &Error{Field: prefix + "." + fe.Field, Problem: fe.Problem}
+	}
+	return err
 }

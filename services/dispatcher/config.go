@@ -19,7 +19,8 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL or CockroachDB database holding sinks
 	// and the audit log. It may hold a password: never log it.
 	DatabaseURL string `env:"DATABASE_URL,required"`
-	// WorkerCount is how many actions are delivered at once.
+	// WorkerCount is how many actions are fetched at once, and how many are
+	// delivered at once to each sink whose policy sets no concurrency.
 	WorkerCount int `env:"DISPATCHER_WORKER_COUNT" envDefault:"20"`
 	// AdminAddr is where /metrics, /healthz and /readyz are served.
 	AdminAddr string `env:"DISPATCHER_ADMIN_ADDR" envDefault:"127.0.0.1:9092"`
@@ -35,8 +36,9 @@ type Config struct {
 	MaxDeliver int `env:"DISPATCHER_MAX_DELIVER" envDefault:"8"`
 	// MaxAckPending bounds the actions handed out and not yet answered,
 	// across all replicas. It must exceed replicas × WorkerCount × 2, or
-	// replicas sit idle.
-	MaxAckPending int `env:"DISPATCHER_MAX_ACK_PENDING" envDefault:"1000"`
+	// replicas sit idle. Actions waiting in an archive batch count too: a
+	// batch holds at most half of it.
+	MaxAckPending int `env:"DISPATCHER_MAX_ACK_PENDING" envDefault:"10000"`
 
 	// RetryAttempts is how many times one delivery calls the sink before
 	// handing the action back to JetStream for a later delivery.
@@ -53,6 +55,16 @@ type Config struct {
 	RedeliveryBase time.Duration `env:"DISPATCHER_REDELIVERY_BASE" envDefault:"10s"`
 	// RedeliveryCap bounds the wait between two deliveries.
 	RedeliveryCap time.Duration `env:"DISPATCHER_REDELIVERY_CAP" envDefault:"10m"`
+	// RetryAfterCap bounds how long a sink's Retry-After answer keeps an
+	// action back; a longer one is cut to it.
+	RetryAfterCap time.Duration `env:"DISPATCHER_RETRY_AFTER_CAP" envDefault:"10m"`
+
+	// EgressAllow lists the address ranges (CIDR prefixes) that are not
+	// public but sinks may connect to all the same, such as 127.0.0.0/8 for
+	// local runs. Public addresses are always allowed; loopback, private,
+	// link-local, cloud metadata, carrier-grade NAT, multicast and other
+	// special ranges are refused unless listed. Empty in production.
+	EgressAllow []string `env:"DISPATCHER_EGRESS_ALLOW" envSeparator:","`
 
 	// AuditBatchSize is the most audit rows written in one round trip.
 	AuditBatchSize int `env:"DISPATCHER_AUDIT_BATCH_SIZE" envDefault:"100"`
@@ -72,12 +84,13 @@ const (
 	defaultAdminAddr      = "127.0.0.1:9092"
 	defaultAckWait        = 30 * time.Second
 	defaultMaxDeliver     = 8
-	defaultMaxAckPending  = 1000
+	defaultMaxAckPending  = 10000
 	defaultRetryAttempts  = 3
 	defaultRetryBase      = 100 * time.Millisecond
 	defaultRetryCap       = 2 * time.Second
 	defaultRedeliveryBase = 10 * time.Second
 	defaultRedeliveryCap  = 10 * time.Minute
+	defaultRetryAfterCap  = 10 * time.Minute
 	defaultAuditBatchSize = 100
 	defaultAuditLinger    = 5 * time.Millisecond
 	defaultDrainTimeout   = 20 * time.Second
@@ -108,6 +121,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.RetryCap, defaultRetryCap)
 	setDefault(&c.RedeliveryBase, defaultRedeliveryBase)
 	setDefault(&c.RedeliveryCap, defaultRedeliveryCap)
+	setDefault(&c.RetryAfterCap, defaultRetryAfterCap)
 	setDefault(&c.AuditBatchSize, defaultAuditBatchSize)
 	setDefault(&c.AuditLinger, defaultAuditLinger)
 	setDefault(&c.DrainTimeout, defaultDrainTimeout)
@@ -144,8 +158,11 @@ func (c Config) Validate() error {
 		return errors.New("dispatcher config: DISPATCHER_REDELIVERY_CAP must be at least DISPATCHER_REDELIVERY_BASE")
 	case c.AuditBatchSize < 1:
 		return errors.New("dispatcher config: DISPATCHER_AUDIT_BATCH_SIZE must be at least 1")
-	case c.AuditLinger < 0 || c.DrainTimeout < 0:
+	case c.AuditLinger < 0 || c.DrainTimeout < 0 || c.RetryAfterCap < 0:
 		return errors.New("dispatcher config: durations must not be negative")
+	}
+	if _, err := parseAllow(c.EgressAllow); err != nil {
+		return fmt.Errorf("dispatcher config: DISPATCHER_EGRESS_ALLOW: %w", err)
 	}
 	return nil
 }
@@ -165,6 +182,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("retry_cap", c.RetryCap),
 		slog.Duration("redelivery_base", c.RedeliveryBase),
 		slog.Duration("redelivery_cap", c.RedeliveryCap),
+		slog.Duration("retry_after_cap", c.RetryAfterCap),
+		slog.Any("egress_allow", c.EgressAllow),
 		slog.Int("audit_batch_size", c.AuditBatchSize),
 		slog.Duration("audit_linger", c.AuditLinger),
 		slog.Duration("drain_timeout", c.DrainTimeout),

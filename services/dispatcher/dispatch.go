@@ -19,6 +19,7 @@ import (
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/bus"
 	"github.com/zenith-hq/zenith/pkg/metrics"
+	"github.com/zenith-hq/zenith/pkg/sinkconf"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
@@ -35,12 +36,16 @@ const (
 
 // Span outcomes, beyond the audit statuses. A redelivered action whose
 // outcome was already recorded is a duplicate; one that goes back to
-// JetStream for a later delivery is retried, or handed back when this
-// dispatcher could not finish it (shutdown, database or NATS down).
+// JetStream for a later delivery is retried after a failed call, deferred
+// when no call was made (circuit open, rate limited, lane full), or handed
+// back when this dispatcher could not finish it (shutdown, database or NATS
+// down); one in a batch not yet written is batched.
 const (
 	statusDuplicate  = "duplicate"
 	statusRetried    = "retried"
+	statusDeferred   = "deferred"
 	statusHandedBack = "handed_back"
+	statusBatched    = "batched"
 )
 
 // unsupportedTypeLabel is the sink_type metric label of an action naming a
@@ -63,19 +68,25 @@ type job struct {
 
 // outcome is what one delivery's attempts came to.
 type outcome struct {
+	// prior is how many times the sink was called in earlier deliveries.
+	prior int
+	// attempts is how many times this delivery called the sink.
 	attempts int
 	// code is the sink's last answer, 0 when it gave none.
 	code    int
 	latency time.Duration
 	err     error
+	// deferred is why the delivery made no call (circuit_open,
+	// rate_limited, bulkhead_full), empty when it made one.
+	deferred string
+	// wait is how long the sink asked to be left alone (Retry-After), or
+	// the rate limit's wait; 0 when none.
+	wait time.Duration
 }
 
-// work handles jobs until queue is closed and empty.
-func (s *Service) work(ctx context.Context, queue <-chan job) {
-	for j := range queue {
-		metrics.WorkerQueueDepth.WithLabelValues(metrics.TierDispatcher).Set(float64(len(queue)))
-		s.handle(ctx, j)
-	}
+// total is how many times the sink was called for the dispatch.
+func (o outcome) total() int {
+	return o.prior + o.attempts
 }
 
 // handle dispatches one action inside a span that continues the trace the
@@ -94,8 +105,9 @@ func (s *Service) handle(ctx context.Context, j job) {
 	span.SetAttributes(attribute.String("status", status))
 }
 
-// dispatch takes one action to its outcome and returns it. An action whose
-// outcome is already recorded is acknowledged without a second delivery.
+// dispatch takes one action to its outcome, or to a batch that will
+// settle it, and returns the status. An action whose outcome is already
+// recorded is acknowledged without a second delivery.
 func (s *Service) dispatch(ctx context.Context, j job) string {
 	recorded, err := s.alreadyRecorded(ctx, j.action.DispatchID)
 	if err != nil {
@@ -105,25 +117,69 @@ func (s *Service) dispatch(ctx context.Context, j job) string {
 		return s.ackDuplicate(ctx, j)
 	}
 
-	sink, err := s.sinkFor(ctx, j.action.Sink.ID)
+	dest, err := s.sinkFor(ctx, j.action.Sink.ID)
 	if errors.Is(err, errSinkUnusable) {
-		return s.deadLetter(ctx, j, outcome{err: err})
+		return s.deadLetter(ctx, j, outcome{prior: s.priorAttempts(j), err: err})
 	}
 	if err != nil {
 		return s.handBack(ctx, j, err)
 	}
+	if dest.batcher != nil {
+		return s.batch(ctx, j, dest)
+	}
+	return s.settle(ctx, j, dest.policy, s.deliver(ctx, dest, j))
+}
 
-	out := s.deliver(ctx, sink, j.action)
-	switch {
-	case out.err == nil:
+// settle acts on a delivery's outcome: records a success; hands the action
+// back for later while the policy allows; dead-letters it otherwise.
+func (s *Service) settle(ctx context.Context, j job, policy sinkconf.Policy, out outcome) string {
+	if out.err == nil {
 		return s.delivered(ctx, j, out)
-	case ctx.Err() != nil:
+	}
+	if ctx.Err() != nil {
 		return s.handBack(ctx, j, out.err)
-	case retryable(out.err) && j.delivery < s.cfg.MaxDeliver:
-		return s.retryLater(ctx, j, out)
-	default:
+	}
+	if out.deferred == "" && !retryable(out.err) {
 		return s.deadLetter(ctx, j, out)
 	}
+	if exhausted := s.exhausted(j, policy, out); exhausted != "" {
+		out.err = fmt.Errorf("%w; %s", out.err, exhausted)
+		return s.deadLetter(ctx, j, out)
+	}
+	return s.later(ctx, j, out)
+}
+
+// exhausted says why the policy allows no further delivery of the action,
+// or returns "".
+func (s *Service) exhausted(j job, policy sinkconf.Policy, out outcome) string {
+	switch total := out.total(); {
+	case policy.MaxAttempts > 0 && total >= policy.MaxAttempts:
+		return fmt.Sprintf("gave up after %d attempts (max_attempts %d)", total, policy.MaxAttempts)
+	case !j.action.MatchedAt.IsZero() && time.Since(j.action.MatchedAt) >= policy.Age():
+		return fmt.Sprintf("gave up after %d attempts: older than max_age %s", total, policy.Age())
+	case j.delivery >= s.cfg.MaxDeliver || total >= s.maxAttempts(policy):
+		return fmt.Sprintf("gave up after %d attempts in %d deliveries (DISPATCHER_MAX_DELIVER)", total, j.delivery)
+	}
+	return ""
+}
+
+// maxAttempts is the policy's bound on calls for one action, by default
+// every attempt of every delivery.
+func (s *Service) maxAttempts(policy sinkconf.Policy) int {
+	if policy.MaxAttempts > 0 {
+		return policy.MaxAttempts
+	}
+	return s.cfg.MaxDeliver * s.cfg.RetryAttempts
+}
+
+// priorAttempts is how many times the sink was called for the action in
+// earlier deliveries: as remembered by this process, or else estimated from
+// the delivery number, each earlier delivery having used all its attempts.
+func (s *Service) priorAttempts(j job) int {
+	if n, ok := s.attempts.get(j.action.DispatchID); ok {
+		return n
+	}
+	return (j.delivery - 1) * s.cfg.RetryAttempts
 }
 
 // alreadyRecorded reports whether the dispatch has an audit row, waiting out
@@ -142,14 +198,14 @@ func (s *Service) alreadyRecorded(ctx context.Context, dispatchID string) (bool,
 	return found, err
 }
 
-// sinkFor returns the sink of id, waiting out a database outage. An error
-// wrapping errSinkUnusable is final.
-func (s *Service) sinkFor(ctx context.Context, id string) (Sink, error) {
-	var sink Sink
+// sinkFor returns the destination of sink id, waiting out a database
+// outage. An error wrapping errSinkUnusable is final.
+func (s *Service) sinkFor(ctx context.Context, id string) (*destination, error) {
+	var dest *destination
 	var unusable error
 	err := s.persist(ctx, "load sinks", func(ctx context.Context) error {
 		var err error
-		sink, err = s.sinks.get(ctx, id)
+		dest, err = s.sinks.get(ctx, id)
 		if errors.Is(err, errSinkUnusable) {
 			unusable = err
 			return nil
@@ -159,34 +215,118 @@ func (s *Service) sinkFor(ctx context.Context, id string) (Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sink, unusable
+	return dest, unusable
 }
 
-// deliver calls the sink up to RetryAttempts times, with exponential backoff
-// and jitter between attempts, while its errors are retryable.
-func (s *Service) deliver(ctx context.Context, sink Sink, a action.Action) outcome {
-	var out outcome
+// deliver calls the sink, through its rate limit and circuit breaker, up to
+// RetryAttempts times (fewer if the policy's max_attempts is near), with
+// exponential backoff and jitter between attempts while its errors are
+// retryable. A Retry-After longer than the backoff is waited instead; one
+// longer than RetryCap ends the delivery, to be waited out in JetStream.
+func (s *Service) deliver(ctx context.Context, dest *destination, j job) outcome {
+	out := outcome{prior: s.priorAttempts(j)}
+	budget := max(1, min(s.cfg.RetryAttempts, s.maxAttempts(dest.policy)-out.prior))
+	var asked time.Duration // Retry-After of the last answer
 	start := time.Now()
-	out.err = retry.Do(ctx, s.retryBackoff(), func(ctx context.Context) error {
-		out.attempts++
-		code, err := sink.Deliver(ctx, a)
-		out.code = code
-		if err != nil && retryable(err) {
-			return retry.RetryableError(err)
+	err := retry.Do(ctx, s.retryBackoff(budget, &asked), func(ctx context.Context) error {
+		if reason, ok := s.admit(ctx, dest, &out); !ok {
+			out.deferred = reason
+			return errDeferred
 		}
-		return err
+		code, err := dest.call(ctx, j.action)
+		if errors.Is(err, errCircuitOpen) {
+			out.deferred = "circuit_open"
+			return errDeferred
+		}
+		out.attempts++
+		out.code = code
+		out.err = err
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if asked = retryAfter(err); asked > s.cfg.RetryCap {
+			out.wait = asked
+			return errDeferred
+		}
+		return retry.RetryableError(err)
 	})
 	out.latency = time.Since(start)
+	out = settleDeferral(out, err)
 	return out
 }
 
-// retryBackoff returns a fresh backoff for one delivery: go-retry backoffs
-// count attempts, so they are never shared.
-func (s *Service) retryBackoff() retry.Backoff {
+// errDeferred ends a delivery's attempts early, without an error of its own.
+var errDeferred = errors.New("deferred")
+
+// settleDeferral fixes the outcome of a delivery whose attempts ended
+// early: if it made a call, the last call's error stands and the delivery
+// was not deferred; otherwise the deferral is the error.
+func settleDeferral(out outcome, err error) outcome {
+	switch {
+	case !errors.Is(err, errDeferred):
+		out.err = err
+		out.deferred = ""
+	case out.attempts > 0:
+		out.deferred = ""
+	default:
+		out.err = errSinkNotCalled(out.deferred)
+	}
+	return out
+}
+
+// errSinkNotCalled is the error of a delivery deferred for reason.
+func errSinkNotCalled(reason string) error {
+	return &DeliveryError{Retryable: true, Err: fmt.Errorf("sink not called: %s", strings.ReplaceAll(reason, "_", " "))}
+}
+
+// admit waits for the sink's rate limit to allow a call, if that takes at
+// most RetryCap. Otherwise it returns false with the reason, and the wait in
+// out.
+func (s *Service) admit(ctx context.Context, dest *destination, out *outcome) (string, bool) {
+	wait, ok := dest.reserve(s.cfg.RetryCap)
+	if !ok {
+		out.wait = wait
+		return "rate_limited", false
+	}
+	if wait > 0 {
+		s.pause(ctx, wait)
+	}
+	return "", ctx.Err() == nil
+}
+
+// retryBackoff returns a fresh backoff for one delivery of at most attempts
+// calls: go-retry backoffs count attempts, so they are never shared. A wait
+// the sink asked for (*asked, read once) replaces a shorter backoff.
+func (s *Service) retryBackoff(attempts int, asked *time.Duration) retry.Backoff {
 	b := retry.NewExponential(s.cfg.RetryBase)
 	b = retry.WithCappedDuration(s.cfg.RetryCap, b)
 	b = retry.WithJitterPercent(20, b)
-	return retry.WithMaxRetries(uint64(s.cfg.RetryAttempts-1), b)
+	b = retry.WithMaxRetries(uint64(attempts-1), b)
+	return retry.BackoffFunc(func() (time.Duration, bool) {
+		next, stop := b.Next()
+		next = max(next, *asked)
+		*asked = 0
+		return next, stop
+	})
+}
+
+// batch hands the action to its sink's batcher; the batcher settles it once
+// the batch holding it is written.
+func (s *Service) batch(ctx context.Context, j job, dest *destination) string {
+	prior := s.priorAttempts(j)
+	start := time.Now()
+	err := dest.batcher.Add(j.action, func(r Result) {
+		out := outcome{prior: prior, attempts: 1, code: r.Code, err: r.Err, latency: time.Since(start)}
+		s.settle(ctx, j, dest.policy, out)
+	})
+	switch {
+	case err == nil:
+		return statusBatched
+	case retryable(err):
+		return s.handBack(ctx, j, err)
+	default:
+		return s.deadLetter(ctx, j, outcome{prior: prior, err: err})
+	}
 }
 
 // delivered records a delivery; the writer acknowledges the action.
@@ -196,18 +336,39 @@ func (s *Service) delivered(ctx context.Context, j job, out outcome) string {
 	return s.record(ctx, j, store.StatusDelivered, out)
 }
 
-// retryLater hands the action back to JetStream for a later delivery, so
-// that a down endpoint waits in the stream rather than in a worker.
-func (s *Service) retryLater(ctx context.Context, j job, out outcome) string {
-	delay := s.redeliveryDelay(j.delivery)
-	s.observe(j.action, statusRetried, out)
-	s.log.DebugContext(ctx, "delivery failed, retrying later",
-		append(s.logAttrs(j, out), "delay", delay, "err", out.err)...)
+// later hands the action back to JetStream for a later delivery, so that a
+// down endpoint waits in the stream rather than in a worker.
+//
+// TODO: move long waits off the consumer (a scheduled re-publish, or a retry
+// stream per sink). An action waiting out NakWithDelay still counts against
+// MaxAckPending, so a dead sink whose backlog nears it starves every other
+// sink of new actions until the waits end.
+func (s *Service) later(ctx context.Context, j job, out outcome) string {
+	status, delay := statusRetried, s.laterDelay(j.delivery, out)
+	if out.deferred != "" {
+		status = statusDeferred
+		metrics.DispatchDeferred.WithLabelValues(s.typeLabel(j.action.Sink.Type), out.deferred).Inc()
+	}
+	s.observe(j.action, status, out)
+	s.log.DebugContext(ctx, "action put back for later",
+		append(s.logAttrs(j, out), "delay", delay, "deferred", out.deferred, "err", out.err)...)
+	s.attempts.set(j.action.DispatchID, out.total())
 	if err := j.msg.NakWithDelay(delay); err != nil {
 		s.log.WarnContext(ctx, "nak failed", "dispatch_id", j.action.DispatchID, "err", err)
 	}
 	s.held.done(j.action.DispatchID)
-	return statusRetried
+	return status
+}
+
+// laterDelay is how long an action waits in JetStream after its
+// delivery-th delivery: the rate limit's wait for a deferral that has one;
+// otherwise the redelivery delay, or what the sink asked for (Retry-After)
+// when longer, up to RetryAfterCap.
+func (s *Service) laterDelay(delivery int, out outcome) time.Duration {
+	if out.deferred != "" && out.wait > 0 {
+		return out.wait
+	}
+	return max(s.redeliveryDelay(delivery), min(out.wait, s.cfg.RetryAfterCap))
 }
 
 // redeliveryDelay is how long JetStream keeps an action back after its
@@ -251,7 +412,7 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 		Header:  nats.Header{},
 	}
 	msg.Header.Set(DeadLetterReasonHeader, reason)
-	msg.Header.Set(DeadLetterAttemptsHeader, strconv.Itoa(s.totalAttempts(j, out)))
+	msg.Header.Set(DeadLetterAttemptsHeader, strconv.Itoa(out.total()))
 	if out.code != 0 {
 		msg.Header.Set(DeadLetterStatusHeader, strconv.Itoa(out.code))
 	}
@@ -265,7 +426,15 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 // the writer is backed up, the action is handed back instead: delivered
 // again later, it is at worst a duplicate carrying the same webhook-id.
 func (s *Service) record(ctx context.Context, j job, status string, out outcome) string {
-	a := j.action
+	s.attempts.forget(j.action.DispatchID)
+	if !s.audit.submit(ctx, auditJob{record: auditRecord(j.action, status, out), msg: j.msg}) {
+		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
+	}
+	return status
+}
+
+// auditRecord is the audit row of an action's outcome.
+func auditRecord(a action.Action, status string, out outcome) store.AuditRecord {
 	rec := store.AuditRecord{
 		DispatchID:  a.DispatchID,
 		EventID:     a.Event.ID,
@@ -278,7 +447,7 @@ func (s *Service) record(ctx context.Context, j job, status string, out outcome)
 		SinkName:    a.Sink.Name,
 		SinkType:    a.Sink.Type,
 		Status:      status,
-		Attempts:    s.totalAttempts(j, out),
+		Attempts:    out.total(),
 		HTTPStatus:  out.code,
 		Latency:     out.latency,
 		EventTime:   a.Event.Time,
@@ -287,18 +456,7 @@ func (s *Service) record(ctx context.Context, j job, status string, out outcome)
 	if out.err != nil {
 		rec.Error = out.err.Error()
 	}
-	if !s.audit.submit(ctx, auditJob{record: rec, msg: j.msg}) {
-		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
-	}
-	return status
-}
-
-// totalAttempts estimates how many times the sink was called for this
-// dispatch. An earlier delivery is handed back for a retry only after using
-// all its attempts, so the estimate is exact unless an earlier delivery was
-// cut short by a crash or a shutdown.
-func (s *Service) totalAttempts(j job, out outcome) int {
-	return (j.delivery-1)*s.cfg.RetryAttempts + out.attempts
+	return rec
 }
 
 // ackDuplicate acknowledges an action whose outcome is already recorded: a
@@ -345,14 +503,14 @@ func (s *Service) observe(a action.Action, status string, out outcome) {
 	if out.attempts > 0 {
 		metrics.DispatchDuration.WithLabelValues(label).Observe(out.latency.Seconds())
 	}
-	if status != statusRetried && !a.AcceptedAt.IsZero() {
+	if status != statusRetried && status != statusDeferred && !a.AcceptedAt.IsZero() {
 		metrics.EndToEndLatency.WithLabelValues(label).Observe(time.Since(a.AcceptedAt).Seconds())
 	}
 }
 
 // typeLabel is the sink_type label of an action's sink type.
 func (s *Service) typeLabel(sinkType string) string {
-	if _, ok := s.registry[sinkType]; ok {
+	if s.registry.has(sinkType) {
 		return sinkType
 	}
 	return unsupportedTypeLabel

@@ -20,9 +20,18 @@
 //   - Every attempt carries the dispatch id in the webhook-id header, so a
 //     receiver can drop the repeats that remain (a response lost after the
 //     receiver acted on the request).
+//   - Each sink has a delivery policy (sinkconf.Policy: attempts, age,
+//     retryable statuses), a circuit breaker and a rate limit; actions it
+//     cannot take now go back to JetStream without a call.
+//   - A batching sink (the S3 archive, a Batcher) acknowledges an action
+//     only once the object holding it is written.
+//   - Every connection a sink makes is checked by the egress guard after
+//     name resolution (see NewSinkClient and Config.EgressAllow).
 //
-// Actions run concurrently on Config.WorkerCount workers, with no ordering
-// between them. Sink settings are cached by sink id and reloaded when a
+// Each sink's actions run in a lane of their own (a bulkhead), at most the
+// sink's concurrency at once, with no ordering between them; a sink that
+// hangs fills only its lane. Sinks are cached by sink id and reloaded when a
 // change is announced on bus.ChangesSubject or an action names an unknown
-// sink.
+// sink; a sink whose settings did not change keeps its breaker and batches.
+// The sink types are in NewRegistry; docs/sinks.md describes them.
 package dispatcher

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/bus"
-	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/sinkconf"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
@@ -57,6 +57,8 @@ type Service struct {
 
 	sinks    *sinkCache
 	held     *inflight
+	attempts *attemptLog
+	lanes    *lanes
 	audit    *auditWriter
 	draining atomic.Bool
 }
@@ -70,13 +72,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:  cfg,
-		log:  log.With("component", "dispatcher"),
-		held: newInflight(),
+		cfg:      cfg,
+		log:      log.With("component", "dispatcher"),
+		held:     newInflight(),
+		attempts: newAttemptLog(),
 	}
-	s.registry = Registry{
-		sinkconf.TypeWebhook: NewWebhookFactory(NewWebhookClient(cfg.WorkerCount)),
-	}
+	allow, _ := parseAllow(cfg.EgressAllow)
+	s.registry = NewRegistry(NewSinkClient(ClientOptions{IdlePerHost: cfg.WorkerCount, Allow: allow}), cfg.MaxAckPending/2)
 	if err := s.open(ctx); err != nil {
 		s.release()
 		return nil, err
@@ -103,6 +105,22 @@ func (s *Service) open(ctx context.Context) error {
 	s.audit = newAuditWriter(st, s.log, s.cfg, s.held.done)
 	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
 	return err
+}
+
+// NewRegistry returns the factories of every sink type Zenith delivers to.
+// The HTTP sinks and S3 share client; an archive batch holds at most
+// maxBatch actions.
+func NewRegistry(client *http.Client, maxBatch int) Registry {
+	return Registry{
+		Sinks: map[string]SinkFactory{
+			sinkconf.TypeWebhook: NewWebhookFactory(client),
+			sinkconf.TypeSlack:   NewSlackFactory(client),
+			sinkconf.TypeDiscord: NewDiscordFactory(client),
+		},
+		Batchers: map[string]BatcherFactory{
+			sinkconf.TypeS3: NewArchiveFactory(client, maxBatch),
+		},
+	}
 }
 
 // connectNATS connects, ensures the streams and creates or updates the
@@ -198,19 +216,21 @@ func (s *Service) Run(ctx context.Context) error {
 	return fetchErr
 }
 
-// consume runs the fetch loop, the workers and the audit writer until ctx
-// ends or consuming fails, and returns once every held action is settled.
+// consume runs the fetch loop, the sinks' lanes and the audit writer until
+// ctx ends or consuming fails, and returns once every held action is
+// settled: delivered actions recorded, batches written, the rest handed
+// back.
 func (s *Service) consume(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	writerCtx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWriter()
 
-	workersDone := make(chan struct{})
+	workDone := make(chan struct{})
 	drainClockDone := make(chan struct{})
 	go func() {
 		defer close(drainClockDone)
-		s.cutShortOnDrain(ctx, workersDone, cancelWork)
+		s.cutShortOnDrain(ctx, workDone, cancelWork)
 	}()
 
 	writerDone := make(chan struct{})
@@ -219,15 +239,12 @@ func (s *Service) consume(ctx context.Context) error {
 		s.audit.run(writerCtx)
 	}()
 
-	queue := make(chan job, s.cfg.WorkerCount)
-	var workers sync.WaitGroup
-	for range s.cfg.WorkerCount {
-		workers.Go(func() { s.work(workCtx, queue) })
-	}
-	fetchErr := s.fetch(ctx, queue)
+	s.lanes = newLanes(func(j job) { s.handle(workCtx, j) })
+	fetchErr := s.fetch(ctx)
 
-	workers.Wait()
-	close(workersDone)
+	s.lanes.close()
+	s.sinks.closeBatchers(workCtx)
+	close(workDone)
 	<-drainClockDone
 	s.audit.close()
 	flushClock := time.AfterFunc(auditFlushTimeout, cancelWriter)
@@ -237,10 +254,11 @@ func (s *Service) consume(ctx context.Context) error {
 }
 
 // cutShortOnDrain marks the service draining when ctx ends, and cancels the
-// workers' context (cancelWork) if they are not done DrainTimeout later.
-func (s *Service) cutShortOnDrain(ctx context.Context, workersDone <-chan struct{}, cancelWork func()) {
+// deliveries' and batches' context (cancelWork) if they are not done
+// DrainTimeout later.
+func (s *Service) cutShortOnDrain(ctx context.Context, workDone <-chan struct{}, cancelWork func()) {
 	select {
-	case <-workersDone:
+	case <-workDone:
 		return
 	case <-ctx.Done():
 	}
@@ -249,25 +267,24 @@ func (s *Service) cutShortOnDrain(ctx context.Context, workersDone <-chan struct
 	clock := time.NewTimer(s.cfg.DrainTimeout)
 	defer clock.Stop()
 	select {
-	case <-workersDone:
+	case <-workDone:
 	case <-clock.C:
 		s.log.Warn("drain timeout, cutting deliveries short")
 		cancelWork()
 	}
 }
 
-// fetch sends one pull request after another and passes the actions to the
-// workers, until ctx ends, then closes queue. It returns an error when the
-// consumer is gone.
+// fetch sends one pull request after another and routes the actions to
+// their sinks' lanes, until ctx ends. It returns an error when the consumer
+// is gone.
 //
 // It uses single requests rather than a continuous pull iterator because a
 // request ends cleanly: the server says when it has sent everything for it.
 // An iterator stopped mid-stream can leave actions the server already sent
 // unread, and those wait out AckWait before anyone else gets them.
-func (s *Service) fetch(ctx context.Context, queue chan<- job) error {
-	defer close(queue)
+func (s *Service) fetch(ctx context.Context) error {
 	for ctx.Err() == nil {
-		err := s.fetchBatch(queue)
+		err := s.fetchBatch(ctx)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 			return fmt.Errorf("consume %s: %w", bus.ActionsStream, err)
@@ -280,19 +297,41 @@ func (s *Service) fetch(ctx context.Context, queue chan<- job) error {
 }
 
 // fetchBatch makes one pull request for up to WorkerCount actions, waiting
-// at most fetchWait for them, and queues what it gets.
-func (s *Service) fetchBatch(queue chan<- job) error {
+// at most fetchWait for them, and routes what it gets.
+func (s *Service) fetchBatch(ctx context.Context) error {
 	batch, err := s.consumer.Fetch(s.cfg.WorkerCount, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
 		return err
 	}
 	for msg := range batch.Messages() {
 		if j, ok := s.accept(msg); ok {
-			queue <- j
-			metrics.WorkerQueueDepth.WithLabelValues(metrics.TierDispatcher).Set(float64(len(queue)))
+			s.route(ctx, j)
 		}
 	}
 	return batch.Error()
+}
+
+// route queues a job in its sink's lane. When the lane is full and stalled
+// (a sink that hangs or crawls), the action is put back for later rather
+// than held: it must not wait in this process while its sink cannot take
+// it, nor make the actions of other sinks wait.
+//
+// An action whose sink's circuit breaker is open is put back at once, with
+// no lookup: shedding the actions of a dead sink must cost next to nothing.
+// Only a last delivery goes on, to be dead-lettered.
+func (s *Service) route(ctx context.Context, j job) {
+	limit := s.cfg.WorkerCount
+	mayDefer := j.delivery < s.cfg.MaxDeliver
+	if dest, ok := s.sinks.lookup(j.action.Sink.ID); ok {
+		limit = dest.concurrency(limit)
+		if mayDefer && dest.circuitOpen() {
+			s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "circuit_open", err: errSinkNotCalled("circuit_open")})
+			return
+		}
+	}
+	if !s.lanes.submit(j, limit, mayDefer) {
+		s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "bulkhead_full", err: errSinkNotCalled("bulkhead_full")})
+	}
 }
 
 // pause waits d, or less if ctx ends.

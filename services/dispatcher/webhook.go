@@ -1,19 +1,16 @@
 package dispatcher
 
 import (
-	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
+	"strconv"
+	"strings"
 	"time"
-
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/event"
@@ -21,141 +18,135 @@ import (
 	"github.com/zenith-hq/zenith/pkg/store"
 )
 
-// WebhookIDHeader carries the dispatch id on every webhook request. It is the
-// same on every attempt, so a receiver can drop repeats (Standard Webhooks).
-const WebhookIDHeader = "webhook-id"
+// Standard Webhooks headers. webhook-id carries the dispatch id and is the
+// same on every attempt, so a receiver can drop repeats; webhook-timestamp
+// is the time of the attempt; webhook-signature holds one signature per
+// signing secret.
+const (
+	WebhookIDHeader        = "webhook-id"
+	WebhookTimestampHeader = "webhook-timestamp"
+	WebhookSignatureHeader = "webhook-signature"
+)
 
-// maxDrainedBody is how much of a response body is read so that the
-// connection can be reused; a longer body closes the connection instead.
-const maxDrainedBody = 64 << 10
-
-// webhookBody is what a webhook receives.
+// webhookBody is what a webhook receives unless its sink has a body
+// template, and what an archive stores per line.
 type webhookBody struct {
 	DispatchID string         `json:"dispatch_id"`
 	Event      event.Event    `json:"event"`
 	Rule       action.RuleRef `json:"rule"`
 }
 
-// webhook is a Sink posting each action as JSON to one endpoint.
+// envelope encodes the webhook body of a.
+func envelope(a action.Action) ([]byte, error) {
+	return json.Marshal(webhookBody{DispatchID: a.DispatchID, Event: a.Event, Rule: a.Rule})
+}
+
+// webhook is a Sink making one HTTP request per action, signed when the sink
+// has secrets.
 type webhook struct {
-	client  *http.Client
-	url     string
-	method  string
-	headers map[string]string
-	timeout time.Duration
+	target      httpTarget
+	url         string
+	method      string
+	headers     map[string]string
+	body        *sinkconf.Template // nil: the envelope
+	contentType string
+	keys        [][]byte
 }
 
 // NewWebhookFactory returns the SinkFactory of webhook sinks. They share
-// client, which should come from NewWebhookClient.
+// client, which should come from NewSinkClient.
 func NewWebhookFactory(client *http.Client) SinkFactory {
 	return func(s store.Sink) (Sink, error) {
 		cfg, err := sinkconf.ParseWebhook(s.Config)
 		if err != nil {
 			return nil, fmt.Errorf("webhook settings: %w", err)
 		}
-		timeout, err := cfg.AttemptTimeout()
-		if err != nil {
-			return nil, fmt.Errorf("webhook settings: %w", err)
+		timeout, _ := cfg.AttemptTimeout()
+		keys, _ := cfg.SigningKeys()
+		w := &webhook{
+			target:      httpTarget{client: client, kind: "webhook", timeout: timeout, policy: cfg.Policy},
+			url:         cfg.URL.Value(),
+			method:      cfg.HTTPMethod(),
+			headers:     make(map[string]string, len(cfg.Headers)),
+			contentType: cfg.BodyContentType(),
+			keys:        keys,
 		}
-		return &webhook{
-			client:  client,
-			url:     cfg.URL,
-			method:  cfg.HTTPMethod(),
-			headers: cfg.Headers,
-			timeout: timeout,
-		}, nil
+		for name, value := range cfg.Headers {
+			w.headers[name] = value.Value()
+		}
+		if cfg.Body != "" {
+			if w.body, err = sinkconf.CompileTemplate("body", cfg.Body); err != nil {
+				return nil, fmt.Errorf("webhook settings: %w", err)
+			}
+		}
+		return w, nil
 	}
 }
 
-// NewWebhookClient returns the HTTP client webhook sinks share. It keeps up
-// to idlePerHost connections open per endpoint, so that deliveries do not
-// dial each time, never follows a redirect (a 3xx is a failed delivery, and
-// following it could reach an address the sink was not meant to), and
-// ignores proxy variables.
-//
-// TODO: refuse private, loopback and link-local addresses unless allowed by
-// configuration; today a sink URL can reach services inside the network.
-func NewWebhookClient(idlePerHost int) *http.Client {
-	transport := &http.Transport{
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConnsPerHost:   idlePerHost,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     true,
-	}
-	return &http.Client{
-		Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
-
-// Deliver makes one request to the endpoint. 2xx is success; 408, 429, 5xx
-// and network errors are retryable; anything else, 3xx included, is final.
-//
-// TODO: honour Retry-After on 429 and 503; today they wait only the generic
-// backoff.
+// Deliver makes one request to the endpoint. 2xx is success; the policy's
+// retryable statuses (408, 429 and 5xx by default) and network errors are
+// retryable; anything else, 3xx included, is final.
 func (w *webhook) Deliver(ctx context.Context, a action.Action) (int, error) {
-	body, err := json.Marshal(webhookBody{DispatchID: a.DispatchID, Event: a.Event, Rule: a.Rule})
-	if err != nil {
-		return 0, &DeliveryError{Err: fmt.Errorf("encode webhook body: %w", err)}
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, w.timeout)
-	defer cancel()
-	req, err := w.newRequest(ctx, a.DispatchID, body)
+	body, err := w.render(a)
 	if err != nil {
 		return 0, err
 	}
-
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return 0, &DeliveryError{Retryable: true, Err: fmt.Errorf("webhook request: %w", scrubURL(err))}
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainedBody))
-	return resp.StatusCode, classify(resp.StatusCode)
+	resp, err := w.target.post(ctx, w.method, w.url, body, func(h http.Header) {
+		w.setHeaders(h, a.DispatchID, body)
+	})
+	return resp.code, err
 }
 
-// newRequest builds the request of one attempt. Our headers are set after the
-// sink's own, so that a sink cannot override them.
-func (w *webhook) newRequest(ctx context.Context, dispatchID string, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, w.method, w.url, bytes.NewReader(body))
-	if err != nil {
-		// The error would quote the URL.
-		return nil, &DeliveryError{Err: errors.New("build webhook request: invalid url")}
+// render returns the request body: the envelope, or the body template's
+// output. A template that cannot render this event is a final error.
+func (w *webhook) render(a action.Action) ([]byte, error) {
+	if w.body == nil {
+		body, err := envelope(a)
+		if err != nil {
+			return nil, finalError("encode webhook body: %w", err)
+		}
+		return body, nil
 	}
+	data, err := sinkconf.NewTemplateData(a, nil)
+	if err != nil {
+		return nil, finalError("webhook body: %w", err)
+	}
+	out, err := w.body.Execute(data)
+	if err != nil {
+		return nil, finalError("webhook %w", err)
+	}
+	return []byte(out), nil
+}
+
+// setHeaders sets the sink's headers, then ours, which a sink cannot
+// override: the content type, the webhook id and, with secrets, the
+// timestamp and signatures of the exact body sent.
+func (w *webhook) setHeaders(h http.Header, dispatchID string, body []byte) {
 	for name, value := range w.headers {
-		req.Header.Set(name, value)
+		h.Set(name, value)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(WebhookIDHeader, dispatchID)
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
-	return req, nil
+	h.Set("Content-Type", w.contentType)
+	h.Set(WebhookIDHeader, dispatchID)
+	if len(w.keys) == 0 {
+		return
+	}
+	timestamp := strconv.FormatInt(time.Now().Unix(), 10)
+	h.Set(WebhookTimestampHeader, timestamp)
+	h.Set(WebhookSignatureHeader, signatures(w.keys, dispatchID, timestamp, body))
 }
 
-// classify turns an HTTP status into nil or a *DeliveryError.
-func classify(status int) error {
-	switch {
-	case status >= 200 && status < 300:
-		return nil
-	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
-		return &DeliveryError{Retryable: true, Err: fmt.Errorf("webhook answered %d", status)}
-	default:
-		return &DeliveryError{Err: fmt.Errorf("webhook answered %d", status)}
+// signatures returns the webhook-signature value: for each key, "v1," and
+// the base64 HMAC-SHA256 of id.timestamp.body, separated by spaces.
+func signatures(keys [][]byte, id, timestamp string, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(id))
+		mac.Write([]byte{'.'})
+		mac.Write([]byte(timestamp))
+		mac.Write([]byte{'.'})
+		mac.Write(body)
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	}
-}
-
-// scrubURL drops the URL net/http puts in its errors: it may hold a token.
-func scrubURL(err error) error {
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		return urlErr.Err
-	}
-	return err
+	return strings.Join(sigs, " ")
 }

@@ -130,7 +130,8 @@ func testConfig(t *testing.T, natsURL, dsn string) stack.Config {
 	t.Helper()
 	vars := map[string]string{"NATS_URL": natsURL, "DATABASE_URL": dsn,
 		"INGESTOR_ADDR": "127.0.0.1:0", "INGESTOR_ADMIN_ADDR": "127.0.0.1:0",
-		"ENGINE_ADMIN_ADDR": "127.0.0.1:0", "DISPATCHER_ADMIN_ADDR": "127.0.0.1:0"}
+		"ENGINE_ADMIN_ADDR": "127.0.0.1:0", "DISPATCHER_ADMIN_ADDR": "127.0.0.1:0",
+		"DISPATCHER_EGRESS_ALLOW": "127.0.0.0/8,::1/128"}
 	for name, value := range vars {
 		t.Setenv(name, value)
 	}
