@@ -59,7 +59,7 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SHOP_API_KEY": shopKey, "BILLING_API_KEY": otherKey}
-	if _, err := config.Apply(ctx, st, file, func(k string) string { return env[k] }); err != nil {
+	if _, err := config.Apply(ctx, st, file, config.Options{Getenv: func(k string) string { return env[k] }}); err != nil {
 		t.Fatal(err)
 	}
 

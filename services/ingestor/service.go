@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -100,11 +99,11 @@ func (s *Service) applyConfig(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	report, err := config.Apply(ctx, s.store, file, os.Getenv)
+	report, err := config.Apply(ctx, s.store, file, config.Options{})
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", s.cfg.ConfigPath, err)
 	}
-	s.log.InfoContext(ctx, "configuration applied", "path", s.cfg.ConfigPath, "changes", report.Changes)
+	s.log.InfoContext(ctx, "configuration applied", "path", s.cfg.ConfigPath, "changes", report.Lines())
 	if report.Changed() {
 		return bus.AnnounceChange(s.nc)
 	}

@@ -103,7 +103,7 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	getenv := func(name string) string { return map[string]string{"SHOP_API_KEY": shopKey}[name] }
-	if _, err := config.Apply(ctx, st, file, getenv); err != nil {
+	if _, err := config.Apply(ctx, st, file, config.Options{Getenv: getenv}); err != nil {
 		t.Fatal(err)
 	}
 
