@@ -5,8 +5,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/config"
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 )
 
 // CreateSource creates a source.
