@@ -186,9 +186,11 @@ func (s *Server) scanDeadLetters(ctx context.Context, filter *zenithv1.DeadLette
 		if !selects(filter, dl) {
 			continue
 		}
-		if err := s.attachStatuses(ctx, []deadLetter{dl}); err != nil {
+		one := []deadLetter{dl}
+		if err := s.attachStatuses(ctx, one); err != nil {
 			return nil, 0, err
 		}
+		dl = one[0]
 		if dl.status == store.StatusDelivered && !filter.GetIncludeResolved() {
 			continue
 		}
