@@ -471,8 +471,24 @@ func TestAdminTestRules(t *testing.T) {
 	regular := must(c.TestRules(ctx, connect.NewRequest(&zenithv1.TestRulesRequest{
 		Source: "shop", Rule: "vip-purchase", Event: sample(`{"amount":742.5,"user":{"segment":"regular"}}`),
 	})))(t)
-	if len(regular.GetMatched()) != 0 || len(regular.GetResults()) != 1 || regular.GetResults()[0].GetReason() != "condition did not hold" {
-		t.Errorf("regular purchase = %v", regular)
+	if len(regular.GetMatched()) != 0 || len(regular.GetResults()) != 1 {
+		t.Fatalf("regular purchase = %v", regular)
+	}
+	res := regular.GetResults()[0]
+	if res.GetReason() != "condition failed at condition.all[1]" {
+		t.Errorf("reason = %q", res.GetReason())
+	}
+	children := res.GetCondition().GetChildren()
+	if len(children) != 2 {
+		t.Fatalf("condition = %v, want two comparisons", res.GetCondition())
+	}
+	amount, segment := children[0], children[1]
+	if !amount.GetPassed() || amount.GetGot().GetNumberValue() != 742.5 || amount.GetValue().GetNumberValue() != 500 {
+		t.Errorf("amount comparison = %v", amount)
+	}
+	if segment.GetPassed() || segment.GetGot().GetStringValue() != "regular" || segment.GetPath() != "condition.all[1]" ||
+		segment.GetReason() != `user.segment is "regular", not == "VIP"` {
+		t.Errorf("segment comparison = %v", segment)
 	}
 
 	draft := vipRule(t, 100, "nowhere")

@@ -2,12 +2,12 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/config"
@@ -31,7 +31,7 @@ func (s *Server) TestRules(ctx context.Context, req *connect.Request[zenithv1.Te
 	if err != nil {
 		return nil, err
 	}
-	results, err := evaluate(set, list, eventType, data)
+	results, err := evaluate(set, eventType, data)
 	if err != nil {
 		return nil, invalid("event.data", "%v", err)
 	}
@@ -149,83 +149,66 @@ func compileRule(sr store.Rule) (rules.Rule, error) {
 	return r, nil
 }
 
-// evaluate judges the event against every rule of set, in evaluation order.
-//
-// TODO: report each condition node's value and verdict with rules.Set's
-// explain mode once pkg/rules has it; until then a result says whether the
-// rule matched, whether its type filter let the event through and, for a
-// rule that did not match, that its condition failed, without which node.
-func evaluate(set *rules.Set, list []rules.Rule, eventType string, data []byte) ([]*zenithv1.RuleResult, error) {
-	matched, err := set.Match(eventType, data, nil)
+// evaluate judges the event against every rule of set, in evaluation order,
+// with the value each condition read and why it held or not.
+func evaluate(set *rules.Set, eventType string, data []byte) ([]*zenithv1.RuleResult, error) {
+	explained, err := set.Explain(eventType, data)
 	if err != nil {
 		return nil, err
 	}
-	fired := map[*rules.Rule]bool{}
-	for _, r := range matched {
-		fired[r] = true
-	}
-	var results []*zenithv1.RuleResult
-	for _, r := range evaluationOrder(list) {
+	results := make([]*zenithv1.RuleResult, len(explained))
+	for i, e := range explained {
 		res := &zenithv1.RuleResult{
-			Rule: r.Name, Version: r.Version, Matched: fired[r],
-			TypeMatched: r.EventType == "" || r.EventType == eventType,
+			Rule: e.Rule.Name, Version: e.Rule.Version, Matched: e.Matched,
+			TypeMatched: e.TypeMatched, Reason: e.Reason,
 		}
-		for _, k := range r.Sinks {
+		for _, k := range e.Rule.Sinks {
 			res.Actions = append(res.Actions, k.Name)
 		}
-		res.Reason, err = matchReason(r, res, eventType, data)
-		if err != nil {
-			return nil, err
+		if e.Condition != nil {
+			if res.Condition, err = toConditionResult(e.Condition); err != nil {
+				return nil, err
+			}
 		}
-		results = append(results, res)
+		results[i] = res
 	}
 	return results, nil
 }
 
-// matchReason says in one line why r matched or not.
-func matchReason(r *rules.Rule, res *zenithv1.RuleResult, eventType string, data []byte) (string, error) {
-	switch {
-	case !res.TypeMatched:
-		return fmt.Sprintf("event type %q is not %q", eventType, r.EventType), nil
-	case res.Matched && r.Condition == nil:
-		return "no condition: every event of the type matches", nil
-	case res.Matched:
-		return "condition held", nil
+func toConditionResult(c *rules.ConditionExplanation) (*zenithv1.ConditionResult, error) {
+	out := &zenithv1.ConditionResult{
+		Path: c.Path, Kind: c.Kind, Field: c.Field, Operator: c.Operator,
+		Found: c.Found, Passed: c.Passed, Reason: c.Reason,
 	}
-	alone, err := rules.NewSet([]rules.Rule{*r})
-	if err != nil {
-		return "", err
+	var err error
+	if c.Kind == "comparison" {
+		raw, err := json.Marshal(c.Value)
+		if err != nil {
+			return nil, fmt.Errorf("condition %s value: %w", c.Path, err)
+		}
+		if out.Value, err = jsonValue(raw); err != nil {
+			return nil, fmt.Errorf("condition %s value: %w", c.Path, err)
+		}
 	}
-	held, err := alone.Match(eventType, data, nil)
-	if err != nil {
-		return "", err
+	if c.Got != nil {
+		if out.Got, err = jsonValue(c.Got); err != nil {
+			return nil, fmt.Errorf("condition %s value read: %w", c.Path, err)
+		}
 	}
-	if len(held) > 0 && r.Fallback {
-		return "fallback: another rule matched", nil
+	for _, child := range c.Children {
+		converted, err := toConditionResult(child)
+		if err != nil {
+			return nil, err
+		}
+		out.Children = append(out.Children, converted)
 	}
-	return "condition did not hold", nil
+	return out, nil
 }
 
-// evaluationOrder returns pointers to the rules of list in the order a Set
-// built from list evaluates them: by priority, highest first, then by name,
-// fallbacks last. A Set refers to the rules of the list it was built from,
-// so these are the pointers its matches hold.
-func evaluationOrder(list []rules.Rule) []*rules.Rule {
-	order := make([]*rules.Rule, len(list))
-	for i := range list {
-		order[i] = &list[i]
+func jsonValue(raw []byte) (*structpb.Value, error) {
+	var v structpb.Value
+	if err := protojson.Unmarshal(raw, &v); err != nil {
+		return nil, err
 	}
-	slices.SortStableFunc(order, func(a, b *rules.Rule) int {
-		if a.Fallback != b.Fallback {
-			if a.Fallback {
-				return 1
-			}
-			return -1
-		}
-		if a.Priority != b.Priority {
-			return b.Priority - a.Priority
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	return order
+	return &v, nil
 }
