@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -100,4 +101,16 @@ func done[Res any](format string) func(printer, *Res, []string) error {
 		_, err := fmt.Fprintf(p.out, format+"\n", args[0])
 		return err
 	}
+}
+
+// compactJSON writes v as one line of JSON, leaving <, > and & as they are
+// for people to read.
+func compactJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "?"
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -146,8 +145,7 @@ func ruleTable(p printer, list ...*zenithv1.Rule) error {
 	for i, r := range list {
 		condition := "-"
 		if r.GetCondition() != nil {
-			b, _ := json.Marshal(r.GetCondition().AsMap())
-			condition = string(b)
+			condition = compactJSON(r.GetCondition().AsMap())
 		}
 		kind := r.GetEventType()
 		if kind == "" {

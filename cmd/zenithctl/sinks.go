@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 
 	"connectrpc.com/connect"
@@ -112,8 +111,7 @@ func readSettings(inline, file string) (*structpb.Struct, error) {
 func sinkTable(p printer, list ...*zenithv1.Sink) error {
 	rows := make([][]string, len(list))
 	for i, k := range list {
-		settings, _ := json.Marshal(k.GetSettings().AsMap())
-		rows[i] = []string{k.GetName(), k.GetType(), string(settings), when(k.GetUpdatedAt())}
+		rows[i] = []string{k.GetName(), k.GetType(), compactJSON(k.GetSettings().AsMap()), when(k.GetUpdatedAt())}
 	}
 	return p.table([]string{"NAME", "TYPE", "SETTINGS", "UPDATED"}, rows)
 }
