@@ -3,6 +3,8 @@
 // success only once JetStream has stored the event. It serves the
 // ConnectRPC IngestorService (gRPC, gRPC-Web and Connect JSON on one h2c
 // port) and POST /v1/events for producers that can only post plain JSON.
+// When admin tokens are set it also serves the admin API (AdminService, see
+// internal/admin) on a port of its own.
 package ingestor
 
 import (
