@@ -13,10 +13,11 @@ GOBIN ?= $(shell go env GOPATH)/bin
 SHOP_API_KEY ?= zenith-demo-shop-key-0001
 export SHOP_API_KEY
 
-# The admin token `make run` gives the admin API, and zenithctl the same:
-# public demo values, for local use only. Set ZENITH_ADMIN_TOKENS to your own.
-ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
-export ZENITH_ADMIN_TOKENS
+# The admin token `make run` gives the admin API (zenithctl takes it as
+# ZENITH_TOKEN): a public demo value, for local use only. Set
+# ZENITH_ADMIN_TOKENS to your own. Only `make run` sets it, so that tests
+# never open the admin API on its default port.
+run: export ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
 
 .PHONY: run test tools generate build lint clean
 

@@ -20,9 +20,6 @@ import (
 
 	"github.com/zenith-hq/zenith/cmd/internal/stack"
 	"github.com/zenith-hq/zenith/pkg/testenv"
-	"github.com/zenith-hq/zenith/services/dispatcher"
-	"github.com/zenith-hq/zenith/services/ingestor"
-	ruleengine "github.com/zenith-hq/zenith/services/rule-engine"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -101,15 +98,8 @@ func startPipeline(t *testing.T) *pipeline {
 	} {
 		t.Setenv(name, value)
 	}
-	var cfg stack.Config
-	var err error
-	if cfg.Ingestor, err = ingestor.ConfigFromEnv(); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Engine, err = ruleengine.ConfigFromEnv(); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Dispatcher, err = dispatcher.ConfigFromEnv(); err != nil {
+	cfg, err := stack.ConfigFromEnv()
+	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := stack.Start(ctx, cfg, func(string) *slog.Logger { return slog.New(slog.DiscardHandler) })
@@ -191,17 +181,6 @@ func (p *pipeline) post(t *testing.T, body string) int {
 	return resp.StatusCode
 }
 
-func waitFor(t *testing.T, timeout time.Duration, done func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not done within %v", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func wantLines(t *testing.T, what, out string, lines ...string) {
 	t.Helper()
 	for _, line := range lines {
@@ -228,7 +207,7 @@ func TestApplyThenEditThreshold(t *testing.T) {
 	}
 
 	stream := startStream(t, p)
-	waitFor(t, 10*time.Second, func() bool { return p.recv.reached("/vip", stream.id(0)) })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return p.recv.reached("/vip", stream.id(0)) })
 
 	writeFile(t, path, strings.Replace(content, "value: 500", "value: 1000", 1))
 	dry := p.mustCtl(t, "apply", "-f", path, "--dry-run")
@@ -239,7 +218,7 @@ func TestApplyThenEditThreshold(t *testing.T) {
 
 	time.Sleep(2 * time.Second)
 	sent := stream.stop()
-	waitFor(t, 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, func() bool {
 		last := stream.id(len(sent) - 1)
 		return p.recv.reached("/archive", last) || p.recv.reached("/vip", last)
 	})
@@ -361,7 +340,7 @@ func TestKeysSendRevoke(t *testing.T) {
 
 	p.mustCtl(t, "keys", "revoke", id)
 	revokedAt := time.Now()
-	waitFor(t, 5*time.Second, func() bool {
+	testenv.WaitFor(t, 5*time.Second, func() bool {
 		code, _, errOut := p.ctl(t, "send", "--key", key, "--type", "purchase.completed")
 		return code == exitError && strings.Contains(errOut, "401 Unauthorized")
 	})
@@ -380,7 +359,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	if status := p.post(t, `{"id":"refund-1","type":"refund.created","data":{"amount":20}}`); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, func() bool {
 		_, out, _ := p.ctl(t, "dlq", "list")
 		return strings.Contains(out, "refund-1")
 	})
@@ -392,8 +371,8 @@ func TestDeadLetterReplay(t *testing.T) {
 		t.Errorf("replay without a filter: exit %d, %s%s", code, out, errOut)
 	}
 	wantLines(t, "replay", p.mustCtl(t, "dlq", "replay", "--event-id", "refund-1"), "1 replayed, 0 skipped")
-	waitFor(t, 10*time.Second, func() bool { return p.recv.reached("/flaky", "refund-1") })
-	waitFor(t, 5*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, func() bool { return p.recv.reached("/flaky", "refund-1") })
+	testenv.WaitFor(t, 5*time.Second, func() bool {
 		_, out, _ := p.ctl(t, "audit", "--event-id", "refund-1", "--status", "delivered")
 		return strings.Contains(out, "refund-1")
 	})

@@ -24,6 +24,7 @@ import (
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
 	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/testenv"
 	"github.com/zenith-hq/zenith/services/ingestor"
 )
 
@@ -233,7 +234,7 @@ func TestAdminAPIKeys(t *testing.T) {
 	}
 	revokedAt := time.Now()
 	for _, r := range []*harness{h.harness, replica} {
-		waitFor(t, 5*time.Second, func() bool {
+		testenv.WaitFor(t, 5*time.Second, func() bool {
 			status, _ := r.post(t, key, `{"type":"a.b","data":{}}`)
 			return status == http.StatusUnauthorized
 		})

@@ -131,18 +131,6 @@ func launch(t *testing.T, dsn, natsURL string, edit func(*ingestor.Config)) *har
 	return h
 }
 
-// waitFor polls done until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, done func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not done within %v", timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (h *harness) post(t *testing.T, key, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/events", strings.NewReader(body))

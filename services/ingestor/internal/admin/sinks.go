@@ -26,11 +26,7 @@ func (s *Server) CreateSink(ctx context.Context, req *connect.Request[zenithv1.C
 		saved, _, err = config.SaveSink(ctx, tx, sink, "")
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.announce(ctx)
-	out, err := toSink(saved)
+	out, err := s.sinkSaved(ctx, saved, err)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +82,7 @@ func (s *Server) UpdateSink(ctx context.Context, req *connect.Request[zenithv1.U
 		saved, _, err = config.SaveSink(ctx, tx, sink, "")
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.announce(ctx)
-	out, err := toSink(saved)
+	out, err := s.sinkSaved(ctx, saved, err)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +96,16 @@ func (s *Server) DeleteSink(ctx context.Context, req *connect.Request[zenithv1.D
 	}
 	s.announce(ctx)
 	return connect.NewResponse(&zenithv1.DeleteSinkResponse{}), nil
+}
+
+// sinkSaved finishes a create or update that ended with err: it announces
+// the saved sink and returns it, redacted.
+func (s *Server) sinkSaved(ctx context.Context, saved store.Sink, err error) (*zenithv1.Sink, error) {
+	if err != nil {
+		return nil, err
+	}
+	s.announce(ctx)
+	return toSink(saved)
 }
 
 func sinkFromRequest(name, sinkType string, settings *structpb.Struct) (config.Sink, error) {
