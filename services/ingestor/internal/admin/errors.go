@@ -17,10 +17,10 @@ func invalid(field, format string, args ...any) error {
 	return &config.Error{Path: field, Problem: fmt.Sprintf(format, args...)}
 }
 
-// orNotFound names the item in a bare store.ErrNotFound, and returns any
-// other error as it is.
+// orNotFound names the item in a store.ErrNotFound, which the store returns
+// bare, and returns any other error as it is.
 func orNotFound(err error, kind, name string) error {
-	if err == store.ErrNotFound {
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%s %q: %w", kind, name, store.ErrNotFound)
 	}
 	return err
