@@ -233,6 +233,12 @@ func (s *Service) Run(ctx context.Context) error {
 
 	select {
 	case err := <-served:
+		// One server failed: stop the other too, so that Run leaves nothing
+		// serving.
+		_ = s.server.Close()
+		if s.adminAPI != nil {
+			_ = s.adminAPI.Close()
+		}
 		s.close()
 		return fmt.Errorf("ingestor server stopped: %w", err)
 	case <-ctx.Done():
