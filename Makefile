@@ -13,6 +13,12 @@ GOBIN ?= $(shell go env GOPATH)/bin
 SHOP_API_KEY ?= zenith-demo-shop-key-0001
 export SHOP_API_KEY
 
+# The admin token `make run` gives the admin API (zenithctl takes it as
+# ZENITH_TOKEN): a public demo value, for local use only. Set
+# ZENITH_ADMIN_TOKENS to your own. Only `make run` sets it, so that tests
+# never open the admin API on its default port.
+run: export ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
+
 .PHONY: run test tools generate build lint clean
 
 ## run: start NATS, PostgreSQL, the three services and a demo receiver
@@ -39,7 +45,7 @@ generate: tools
 build:
 	go build -o bin/ ./services/ingestor/cmd/ingestor ./services/rule-engine/cmd/rule-engine \
 		./services/dispatcher/cmd/dispatcher ./cmd/zenith-local ./cmd/zenith-migrate \
-		./cmd/zenith-healthcheck
+		./cmd/zenith-healthcheck ./cmd/zenithctl
 
 ## lint: check formatting and vet every module
 lint:

@@ -4,6 +4,11 @@
 # that they never enter its state:
 #
 #   printf %s "$KEY" | gcloud secrets versions add zenith-shop-api-key --data-file=-
+#
+# The admin API's tokens (comma-separated) likewise; until the secret has a
+# version the admin API stays off:
+#
+#   printf %s "$TOKEN" | gcloud secrets versions add zenith-admin-tokens --data-file=-
 
 resource "google_secret_manager_secret" "database_url" {
   secret_id = "zenith-database-url"
@@ -32,9 +37,20 @@ resource "google_secret_manager_secret" "api_key" {
   depends_on = [google_project_service.enabled]
 }
 
+resource "google_secret_manager_secret" "admin_tokens" {
+  secret_id = "zenith-admin-tokens"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
 resource "google_secret_manager_secret_iam_member" "workload" {
   for_each = merge(
     { (google_secret_manager_secret.database_url.secret_id) = google_secret_manager_secret.database_url.id },
+    { (google_secret_manager_secret.admin_tokens.secret_id) = google_secret_manager_secret.admin_tokens.id },
     { for name, secret in google_secret_manager_secret.api_key : name => secret.id },
   )
 

@@ -134,7 +134,7 @@ func (e *environment) applyConfig(ctx context.Context, path string, out io.Write
 		return err
 	}
 	defer st.Close()
-	report, err := config.Apply(ctx, st, file, os.Getenv)
+	report, err := config.Apply(ctx, st, file, config.Options{})
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", path, err)
 	}

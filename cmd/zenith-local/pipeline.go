@@ -15,8 +15,12 @@ import (
 )
 
 // demoKey is the example source's key that `make run` sets unless
-// SHOP_API_KEY is already set. It is public, for local use only.
-const demoKey = "zenith-demo-shop-key-0001"
+// SHOP_API_KEY is already set, and demoAdminToken the admin token it sets
+// unless ZENITH_ADMIN_TOKENS is. Both are public, for local use only.
+const (
+	demoKey        = "zenith-demo-shop-key-0001"
+	demoAdminToken = "zenith-demo-admin-token-0001"
+)
 
 // runPipeline starts the demo receiver and the three services, prints how
 // to send a first event, and runs until ctx is cancelled.
@@ -74,6 +78,7 @@ func printBanner(out io.Writer, pipeline *stack.Stack, opts options) {
 	if os.Getenv("SHOP_API_KEY") == demoKey {
 		keyHeader = "'X-Api-Key: " + demoKey + "'"
 	}
+	admin := adminBanner(pipeline)
 	receiver := "none (ZENITH_RECEIVER_ADDR=off)"
 	watch := "and look for it at your sinks."
 	if opts.ReceiverAddr != "off" {
@@ -84,6 +89,7 @@ func printBanner(out io.Writer, pipeline *stack.Stack, opts options) {
 Zenith is running (%s). Ctrl-C stops it.
 
   ingestor     http://%s  (REST POST /v1/events; Connect, gRPC, gRPC-Web)
+  admin API    %s
   metrics      http://%s/metrics  http://%s/metrics  http://%s/metrics
   receiver     %s
 
@@ -95,7 +101,21 @@ Send a first event:
 
 %s
 
-`, time.Now().Format(time.TimeOnly), pipeline.Ingestor.Addr(),
+`, time.Now().Format(time.TimeOnly), pipeline.Ingestor.Addr(), admin,
 		pipeline.Ingestor.AdminAddr(), pipeline.Engine.AdminAddr(), pipeline.Dispatcher.AdminAddr(),
 		receiver, pipeline.Ingestor.Addr(), keyHeader, watch)
+}
+
+// adminBanner says where the admin API is and how zenithctl reaches it.
+// Only the documented demo token is printed; a real one stays unseen.
+func adminBanner(pipeline *stack.Stack) string {
+	addr := pipeline.Ingestor.AdminAPIAddr()
+	if addr == "" {
+		return "off (set ZENITH_ADMIN_TOKENS to serve it)"
+	}
+	token := `"$ZENITH_ADMIN_TOKENS"`
+	if os.Getenv("ZENITH_ADMIN_TOKENS") == demoAdminToken {
+		token = demoAdminToken
+	}
+	return fmt.Sprintf("http://%s  (make build; ZENITH_SERVER=http://%s ZENITH_TOKEN=%s bin/zenithctl rules list)", addr, addr, token)
 }

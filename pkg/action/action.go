@@ -30,6 +30,23 @@ type Action struct {
 	MatchedAt time.Time `json:"matched_at"`
 }
 
+// Headers of action messages, beside the trace context. The dispatcher sets
+// the dead-letter ones on each action it copies to the dead-letter stream;
+// the admin API reads them, and sets ReplayHeader on an action it replays.
+const (
+	// DeadLetterReasonHeader says why the action was dead-lettered.
+	DeadLetterReasonHeader = "Zenith-Dead-Letter-Reason"
+	// DeadLetterAttemptsHeader is how many times the sink was tried.
+	DeadLetterAttemptsHeader = "Zenith-Attempts"
+	// DeadLetterStatusHeader is the sink's last answer, when it gave one.
+	DeadLetterStatusHeader = "Zenith-Status-Code"
+	// ReplayHeader marks an action replayed from the dead-letter stream; its
+	// value is the dead letter's sequence there. A dispatcher delivers a
+	// replayed action even though its dispatch already has an audit row, as
+	// long as that row says dead_lettered.
+	ReplayHeader = "Zenith-Replay"
+)
+
 // RuleRef names the rule that matched, at the version that matched.
 type RuleRef struct {
 	ID      string `json:"id"`

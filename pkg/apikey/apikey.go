@@ -115,3 +115,14 @@ func prehash(key string) []byte {
 	digest := sha256.Sum256([]byte(key))
 	return []byte(base64.StdEncoding.EncodeToString(digest[:]))
 }
+
+// Prefix returns the start of a generated key with public id id,
+// zk_<id>_, by which a holder can recognise it; it is empty for the id of
+// a key supplied whole, which has no public part.
+func Prefix(id string) string {
+	// A fingerprint id is longer than a generated one.
+	if len(id) != idLength {
+		return ""
+	}
+	return generatedPrefix + id + "_"
+}

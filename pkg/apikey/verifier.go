@@ -46,6 +46,7 @@ type Lookup func(ctx context.Context, id string) (Record, error)
 type Verifier struct {
 	lookup     Lookup
 	revalidate time.Duration
+	recordUse  func(ctx context.Context, keyID string)
 	now        func() time.Time
 	// generation grows on Invalidate; entries of an older generation are
 	// re-read before use.
@@ -66,15 +67,31 @@ type cachedKey struct {
 // cannot fill it; past the bound the cache is cleared and refills on use.
 const maxCached = 100_000
 
+// VerifierOption tunes a Verifier.
+type VerifierOption func(*Verifier)
+
+// WithUseRecorder has the Verifier call record with a key's id each time it
+// reads the key's row and the key verifies: at its first use and then at
+// most once per revalidation interval, so that record may write to the
+// database. record runs on the request's path and handles its own errors.
+func WithUseRecorder(record func(ctx context.Context, keyID string)) VerifierOption {
+	return func(v *Verifier) { v.recordUse = record }
+}
+
 // NewVerifier returns a Verifier reading keys with lookup and re-reading a
 // cached key's row once it is older than revalidate.
-func NewVerifier(lookup Lookup, revalidate time.Duration) *Verifier {
-	return &Verifier{
+func NewVerifier(lookup Lookup, revalidate time.Duration, opts ...VerifierOption) *Verifier {
+	v := &Verifier{
 		lookup:     lookup,
 		revalidate: revalidate,
 		now:        time.Now,
 		cache:      make(map[string]*cachedKey),
+		recordUse:  func(context.Context, string) {},
 	}
+	for _, opt := range opts {
+		opt(v)
+	}
+	return v
 }
 
 // Verify returns the principal key speaks for. It returns ErrUnauthenticated
@@ -116,6 +133,7 @@ func (v *Verifier) recheck(ctx context.Context, id string, gen uint64, cached *c
 
 	fresh := v.entry(cached.digest, rec, gen)
 	v.store(id, fresh)
+	v.recordUse(ctx, id)
 	return fresh.principal, nil
 }
 
@@ -133,6 +151,7 @@ func (v *Verifier) verifySlow(ctx context.Context, id, key string, gen uint64, d
 
 	entry := v.entry(digest, rec, gen)
 	v.store(id, entry)
+	v.recordUse(ctx, id)
 	return entry.principal, nil
 }
 

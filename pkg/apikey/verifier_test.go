@@ -237,3 +237,33 @@ func TestVerifierLookupFailure(t *testing.T) {
 		t.Errorf("revalidating with the database closed = %v, want a lookup error", err)
 	}
 }
+
+// The use recorder hears of a key when its row is read and it verifies: at
+// its first use and at each revalidation, never for a wrong key.
+func TestVerifierRecordsUse(t *testing.T) {
+	env := newVerifierEnv(t)
+	var used []string
+	v := apikey.NewVerifier(env.st.LookupKey, revalidate, apikey.WithUseRecorder(func(_ context.Context, id string) {
+		used = append(used, id)
+	}))
+	apikey.SetClock(v, func() time.Time { return time.Unix(0, env.now.Load()) })
+	const key = "use-recorder-key-0123456789"
+	id := env.addKey(t, key, "K")
+	ctx := context.Background()
+
+	if _, err := v.Verify(ctx, key+"x"); !errors.Is(err, apikey.ErrUnauthenticated) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	for range 3 {
+		if _, err := v.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.advance(revalidate)
+	if _, err := v.Verify(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if len(used) != 2 || used[0] != id || used[1] != id {
+		t.Errorf("uses recorded = %v, want %s at the first use and at the revalidation", used, id)
+	}
+}

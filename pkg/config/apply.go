@@ -2,17 +2,56 @@ package config
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 
 	"github.com/zenith-hq/zenith/pkg/apikey"
 	"github.com/zenith-hq/zenith/pkg/store"
 )
 
-// Report lists what applying a file changed, one line per created or updated
-// item, such as "rule shop/vip-purchase updated".
+// Kinds of item a Change is about.
+const (
+	KindSource = "source"
+	KindAPIKey = "api key"
+	KindSink   = "sink"
+	KindRule   = "rule"
+)
+
+// What happened to an item.
+const (
+	OpCreated = "created"
+	OpUpdated = "updated"
+	OpDeleted = "deleted"
+	OpRotated = "rotated"
+)
+
+// Change is one item created, updated or deleted. Rules are named
+// source/rule, API keys source/VARIABLE.
+type Change struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	Op   string `json:"op"`
+	// Detail says more in a few words, such as how many old keys a rotation
+	// revoked.
+	Detail string `json:"detail,omitempty"`
+	// Fields are the settings an update changed.
+	Fields []FieldChange `json:"fields,omitempty"`
+}
+
+func (c Change) String() string {
+	s := c.Kind + " " + c.Name + " " + c.Op
+	if c.Detail != "" {
+		s += " (" + c.Detail + ")"
+	}
+	return s
+}
+
+// Report lists what applying a file changed, in the order it was done.
 type Report struct {
-	Changes []string
+	Changes []Change `json:"changes"`
 }
 
 // Changed reports whether applying the file changed anything.
@@ -20,39 +59,83 @@ func (r *Report) Changed() bool {
 	return len(r.Changes) > 0
 }
 
-func (r *Report) add(kind, name, what string) {
-	r.Changes = append(r.Changes, kind+" "+name+" "+what)
+// Lines returns each change as one line, such as "rule shop/vip updated".
+func (r *Report) Lines() []string {
+	lines := make([]string, len(r.Changes))
+	for i, c := range r.Changes {
+		lines[i] = c.String()
+	}
+	return lines
+}
+
+func (r *Report) add(c *Change) {
+	if c != nil {
+		r.Changes = append(r.Changes, *c)
+	}
 }
 
 // Getenv reads an environment variable; os.Getenv has this shape.
 type Getenv func(name string) string
 
+// Options tune Apply. The zero value reads keys from the process
+// environment and creates or updates without deleting.
+type Options struct {
+	// Getenv reads the variables api_keys_from_env names; nil is os.Getenv.
+	// Whoever parses the file reads them: the ingestor at start from its own
+	// environment, zenithctl from the environment it runs in.
+	Getenv Getenv
+	// DryRun reports what applying would change, and changes nothing.
+	DryRun bool
+	// Prune deletes the rules, sinks and sources the file does not declare
+	// (a source or sink a declared rule refers to is kept). API keys are
+	// never pruned: revoke them one by one, or delete their source.
+	Prune bool
+}
+
+// errDryRun rolls back the transaction of a dry run.
+var errDryRun = errors.New("dry run")
+
 // Apply makes the database hold what f declares, creating or updating each
-// source, key, sink and rule by name, in one transaction. Items the file does
-// not name are left alone. A key read from the environment is stored as a
-// hash only; a key that replaced an earlier value of the same variable
-// revokes the earlier one. Apply never reports a key's value in an error.
-func Apply(ctx context.Context, st *store.Store, f *File, getenv Getenv) (*Report, error) {
+// source, key, sink and rule by name, in one transaction; with opts.Prune it
+// also deletes what f does not declare. The report lists each change with
+// the settings it changed, secrets redacted.
+//
+// A key read from the environment is stored as a hash only; a key that
+// replaced an earlier value of the same variable revokes the earlier one. A
+// variable that is not set keeps the keys saved from it earlier, and is an
+// error when there are none. Apply never reports a key's value in an error.
+func Apply(ctx context.Context, st *store.Store, f *File, opts Options) (*Report, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
 	var report *Report
 	err := st.InTx(ctx, func(tx *store.Store) error {
 		report = &Report{}
-		a := applier{tx: tx, getenv: getenv, report: report, sources: map[string]string{}, sinks: map[string]string{}}
-		return a.apply(ctx, f)
+		a := applier{tx: tx, getenv: opts.Getenv, report: report}
+		if err := a.apply(ctx, f); err != nil {
+			return err
+		}
+		if opts.Prune {
+			if err := a.prune(ctx, f); err != nil {
+				return err
+			}
+		}
+		if opts.DryRun {
+			return errDryRun
+		}
+		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errDryRun) {
 		return nil, err
 	}
 	return report, nil
 }
 
-// applier holds the state of one Apply: the ids of the sources and sinks
-// saved so far, by name, so rules can refer to them.
+// applier holds the state of one Apply.
 type applier struct {
-	tx      *store.Store
-	getenv  Getenv
-	report  *Report
-	sources map[string]string
-	sinks   map[string]string
+	tx     *store.Store
+	getenv Getenv
+	report *Report
 }
 
 func (a *applier) apply(ctx context.Context, f *File) error {
@@ -61,26 +144,21 @@ func (a *applier) apply(ctx context.Context, f *File) error {
 			return err
 		}
 	}
-	for _, sink := range f.Sinks {
-		saved, changed, err := a.tx.PutSink(ctx, sink.Name, sink.Type, sink.Config)
+	for i, sink := range f.Sinks {
+		_, change, err := SaveSink(ctx, a.tx, sink, fmt.Sprintf("sinks[%d]", i))
 		if err != nil {
 			return err
 		}
-		a.sinks[sink.Name] = saved.ID
-		a.noteChange(changed, "sink", sink.Name)
+		a.report.add(change)
 	}
 	for i, rule := range f.Rules {
-		if err := a.applyRule(ctx, rule, fmt.Sprintf("rules[%d]", i)); err != nil {
+		_, change, err := SaveRule(ctx, a.tx, rule, fmt.Sprintf("rules[%d]", i))
+		if err != nil {
 			return err
 		}
+		a.report.add(change)
 	}
 	return nil
-}
-
-func (a *applier) noteChange(changed bool, kind, name string) {
-	if changed {
-		a.report.add(kind, name, "saved")
-	}
 }
 
 func (a *applier) applySource(ctx context.Context, src Source, path string) error {
@@ -88,9 +166,8 @@ func (a *applier) applySource(ctx context.Context, src Source, path string) erro
 	if err != nil {
 		return err
 	}
-	a.sources[src.Name] = saved.ID
 	if created {
-		a.report.add("source", src.Name, "created")
+		a.report.add(&Change{Kind: KindSource, Name: src.Name, Op: OpCreated})
 	}
 
 	for i, envName := range src.APIKeysFromEnv {
@@ -107,7 +184,7 @@ func (a *applier) applySource(ctx context.Context, src Source, path string) erro
 func (a *applier) applyKey(ctx context.Context, src store.Source, envName, path string) error {
 	key := a.getenv(envName)
 	if key == "" {
-		return errorAt(path, "environment variable %s is not set", envName)
+		return a.keepKeys(ctx, src, envName, path)
 	}
 	id, err := apikey.ID(key)
 	if err != nil {
@@ -133,9 +210,23 @@ func (a *applier) applyKey(ctx context.Context, src store.Source, envName, path 
 		return err
 	}
 	if revoked > 0 {
-		a.report.add("api key", src.Name+"/"+envName, fmt.Sprintf("rotated (%d old revoked)", revoked))
+		a.report.add(&Change{Kind: KindAPIKey, Name: src.Name + "/" + envName, Op: OpRotated,
+			Detail: fmt.Sprintf("%d old revoked", revoked)})
 	}
 	return nil
+}
+
+// keepKeys accepts an unset variable when keys saved from it earlier are
+// still live, and refuses it otherwise.
+func (a *applier) keepKeys(ctx context.Context, src store.Source, envName, path string) error {
+	keys, err := a.tx.ListKeys(ctx, src.Name, false)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(keys, func(k store.APIKey) bool { return k.Name == envName }) {
+		return nil
+	}
+	return errorAt(path, "environment variable %s is not set", envName)
 }
 
 func (a *applier) createKey(ctx context.Context, src store.Source, envName, id, key string) error {
@@ -146,69 +237,236 @@ func (a *applier) createKey(ctx context.Context, src store.Source, envName, id, 
 	if err := a.tx.CreateKey(ctx, id, src.ID, envName, hash); err != nil {
 		return err
 	}
-	a.report.add("api key", src.Name+"/"+envName, "saved")
+	a.report.add(&Change{Kind: KindAPIKey, Name: src.Name + "/" + envName, Op: OpCreated})
 	return nil
 }
 
-func (a *applier) applyRule(ctx context.Context, rule Rule, path string) error {
-	sourceID, err := a.sourceID(ctx, rule.Source, path+".source")
+// prune deletes the rules, then the sinks, then the sources that f does not
+// declare, keeping the sources and sinks a declared rule refers to.
+func (a *applier) prune(ctx context.Context, f *File) error {
+	keepRules := map[string]bool{}
+	keepSinks := map[string]bool{}
+	keepSources := map[string]bool{}
+	for _, r := range f.Rules {
+		keepRules[r.Source+"/"+r.Name] = true
+		keepSources[r.Source] = true
+		for _, sink := range r.Actions {
+			keepSinks[sink] = true
+		}
+	}
+	for _, k := range f.Sinks {
+		keepSinks[k.Name] = true
+	}
+	for _, s := range f.Sources {
+		keepSources[s.Name] = true
+	}
+
+	if err := a.pruneRules(ctx, keepRules); err != nil {
+		return err
+	}
+	if err := a.pruneSinks(ctx, keepSinks); err != nil {
+		return err
+	}
+	return a.pruneSources(ctx, keepSources)
+}
+
+func (a *applier) pruneRules(ctx context.Context, keep map[string]bool) error {
+	stored, err := a.tx.ListRules(ctx, false)
 	if err != nil {
 		return err
+	}
+	for _, r := range stored {
+		name := r.SourceName + "/" + r.Name
+		if keep[name] {
+			continue
+		}
+		if err := a.tx.DeleteRule(ctx, r.SourceID, r.Name); err != nil {
+			return fmt.Errorf("prune rule %s: %w", name, err)
+		}
+		a.report.add(&Change{Kind: KindRule, Name: name, Op: OpDeleted})
+	}
+	return nil
+}
+
+func (a *applier) pruneSinks(ctx context.Context, keep map[string]bool) error {
+	stored, err := a.tx.ListSinks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range stored {
+		if keep[k.Name] {
+			continue
+		}
+		if err := a.tx.DeleteSink(ctx, k.Name); err != nil {
+			return fmt.Errorf("prune sink %s: %w", k.Name, err)
+		}
+		a.report.add(&Change{Kind: KindSink, Name: k.Name, Op: OpDeleted})
+	}
+	return nil
+}
+
+func (a *applier) pruneSources(ctx context.Context, keep map[string]bool) error {
+	stored, err := a.tx.ListSources(ctx)
+	if err != nil {
+		return err
+	}
+	for _, src := range stored {
+		if keep[src.Name] {
+			continue
+		}
+		if err := a.tx.DeleteSource(ctx, src.Name); err != nil {
+			return fmt.Errorf("prune source %s: %w", src.Name, err)
+		}
+		a.report.add(&Change{Kind: KindSource, Name: src.Name, Op: OpDeleted, Detail: "with its API keys"})
+	}
+	return nil
+}
+
+// SaveSink checks sink k and creates it or updates it by name. It returns
+// the saved sink and the change made, nil when the stored sink already had
+// these settings. path names the sink in errors, as in Sink.Validate.
+func SaveSink(ctx context.Context, st *store.Store, k Sink, path string) (store.Sink, *Change, error) {
+	if err := k.Validate(path); err != nil {
+		return store.Sink{}, nil, err
+	}
+	before, err := st.SinkByName(ctx, k.Name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Sink{}, nil, err
+	}
+	existed := err == nil
+
+	saved, changed, err := st.PutSink(ctx, k.Name, k.Type, k.Config)
+	if err != nil || !changed {
+		return saved, nil, err
+	}
+	change := &Change{Kind: KindSink, Name: k.Name, Op: OpCreated}
+	if existed {
+		change.Op = OpUpdated
+		change.Fields, err = sinkDiff(before, saved)
+	}
+	return saved, change, err
+}
+
+// sinkDiff lists the settings that differ between two versions of a sink,
+// secrets redacted.
+func sinkDiff(before, after store.Sink) ([]FieldChange, error) {
+	oldDoc, err := json.Marshal(Sink{Type: before.Type, Config: before.Config})
+	if err != nil {
+		return nil, err
+	}
+	newDoc, err := json.Marshal(Sink{Type: after.Type, Config: after.Config})
+	if err != nil {
+		return nil, err
+	}
+	shownOld, err := RedactSink(oldDoc)
+	if err != nil {
+		return nil, err
+	}
+	shownNew, err := RedactSink(newDoc)
+	if err != nil {
+		return nil, err
+	}
+	return diffJSON(oldDoc, newDoc, shownOld, shownNew), nil
+}
+
+// SaveRule checks rule r and creates it or updates it by source and name,
+// with the sinks its actions name, which must exist, as must its source.
+// Any change bumps the rule's version. It returns the saved rule and the
+// change made, nil when the stored rule already matched r. path names the
+// rule in errors, as in Rule.Validate.
+func SaveRule(ctx context.Context, st *store.Store, r Rule, path string) (store.Rule, *Change, error) {
+	if err := r.Validate(path); err != nil {
+		return store.Rule{}, nil, err
+	}
+	spec, err := ruleSpec(ctx, st, r, path)
+	if err != nil {
+		return store.Rule{}, nil, err
+	}
+	before, err := st.RuleByName(ctx, spec.SourceID, r.Name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Rule{}, nil, err
+	}
+	existed := err == nil
+
+	saved, changed, err := st.PutRule(ctx, spec)
+	if err != nil || !changed {
+		return saved, nil, err
+	}
+	change := &Change{Kind: KindRule, Name: r.Source + "/" + r.Name, Op: OpCreated}
+	if existed {
+		change.Op = OpUpdated
+		oldDoc, newDoc := ruleDoc(FromStoredRule(before)), ruleDoc(FromStoredRule(saved))
+		change.Fields = diffJSON(oldDoc, newDoc, oldDoc, newDoc)
+	}
+	return saved, change, nil
+}
+
+// ruleSpec resolves the source and sinks rule names into what the store
+// saves.
+func ruleSpec(ctx context.Context, st *store.Store, r Rule, path string) (store.RuleSpec, error) {
+	src, err := st.SourceByName(ctx, r.Source)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.RuleSpec{}, errorAt(join(path, "source"), "unknown source %q", r.Source)
+	}
+	if err != nil {
+		return store.RuleSpec{}, err
 	}
 	spec := store.RuleSpec{
-		SourceID:  sourceID,
-		Name:      rule.Name,
-		EventType: rule.EventType,
-		Condition: rule.Condition,
-		Fallback:  rule.Fallback,
-		Priority:  rule.Priority,
-		Enabled:   rule.IsEnabled(),
+		SourceID:  src.ID,
+		Name:      r.Name,
+		EventType: r.EventType,
+		Fallback:  r.Fallback,
+		Priority:  r.Priority,
+		Enabled:   r.IsEnabled(),
 	}
-	for i, sinkName := range rule.Actions {
-		id, err := a.sinkID(ctx, sinkName, fmt.Sprintf("%s.actions[%d]", path, i))
-		if err != nil {
-			return err
+	if r.HasCondition() {
+		spec.Condition = r.Condition
+	}
+	for i, sinkName := range r.Actions {
+		sink, err := st.SinkByName(ctx, sinkName)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.RuleSpec{}, errorAt(fmt.Sprintf("%s[%d]", join(path, "actions"), i), "unknown sink %q", sinkName)
 		}
-		spec.SinkIDs = append(spec.SinkIDs, id)
+		if err != nil {
+			return store.RuleSpec{}, err
+		}
+		spec.SinkIDs = append(spec.SinkIDs, sink.ID)
 	}
-
-	_, changed, err := a.tx.PutRule(ctx, spec)
-	if err != nil {
-		return err
-	}
-	a.noteChange(changed, "rule", rule.Source+"/"+rule.Name)
-	return nil
+	return spec, nil
 }
 
-// sourceID resolves a source a rule names: one the file declares, or one
-// already in the database.
-func (a *applier) sourceID(ctx context.Context, name, path string) (string, error) {
-	if id, ok := a.sources[name]; ok {
-		return id, nil
+// FromStoredRule returns a stored rule as the file would declare it.
+func FromStoredRule(sr store.Rule) Rule {
+	enabled := sr.Enabled
+	r := Rule{
+		Name:      sr.Name,
+		Source:    sr.SourceName,
+		EventType: sr.EventType,
+		Condition: sr.Condition,
+		Fallback:  sr.Fallback,
+		Priority:  sr.Priority,
+		Enabled:   &enabled,
+		Actions:   make([]string, len(sr.Sinks)),
 	}
-	src, err := a.tx.SourceByName(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", errorAt(path, "unknown source %q", name)
+	for i, k := range sr.Sinks {
+		r.Actions[i] = k.Name
 	}
-	if err != nil {
-		return "", err
-	}
-	a.sources[name] = src.ID
-	return src.ID, nil
+	return r
 }
 
-// sinkID resolves a sink a rule acts on, like sourceID.
-func (a *applier) sinkID(ctx context.Context, name, path string) (string, error) {
-	if id, ok := a.sinks[name]; ok {
-		return id, nil
+// ruleDoc is the part of a rule an update can change, as JSON.
+func ruleDoc(r Rule) json.RawMessage {
+	doc := struct {
+		EventType string          `json:"event_type"`
+		Condition json.RawMessage `json:"condition,omitempty"`
+		Fallback  bool            `json:"fallback"`
+		Priority  int             `json:"priority"`
+		Enabled   bool            `json:"enabled"`
+		Actions   []string        `json:"actions"`
+	}{r.EventType, nil, r.Fallback, r.Priority, r.IsEnabled(), r.Actions}
+	if r.HasCondition() {
+		doc.Condition = r.Condition
 	}
-	sink, err := a.tx.SinkByName(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", errorAt(path, "unknown sink %q", name)
-	}
-	if err != nil {
-		return "", err
-	}
-	a.sinks[name] = sink.ID
-	return sink.ID, nil
+	b, _ := json.Marshal(doc)
+	return b
 }

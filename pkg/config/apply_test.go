@@ -34,7 +34,7 @@ func mustParse(t *testing.T, yaml string) *config.File {
 
 func apply(t *testing.T, st *store.Store, yaml string, e env) *config.Report {
 	t.Helper()
-	report, err := config.Apply(context.Background(), st, mustParse(t, yaml), e.get)
+	report, err := config.Apply(context.Background(), st, mustParse(t, yaml), config.Options{Getenv: e.get})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -46,9 +46,9 @@ func checkChanges(t *testing.T, report *config.Report, want ...string) {
 	if want == nil {
 		want = []string{}
 	}
-	got := report.Changes
-	if got == nil {
-		got = []string{}
+	got := []string{}
+	for _, c := range report.Changes {
+		got = append(got, c.String())
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
@@ -73,11 +73,11 @@ func TestApply(t *testing.T) {
 	report := apply(t, st, example, environment)
 	checkChanges(t, report,
 		"source shop created",
-		"api key shop/SHOP_API_KEY saved",
-		"sink vip-alerts saved",
-		"sink archive saved",
-		"rule shop/vip-purchase saved",
-		"rule shop/archive-rest saved",
+		"api key shop/SHOP_API_KEY created",
+		"sink vip-alerts created",
+		"sink archive created",
+		"rule shop/vip-purchase created",
+		"rule shop/archive-rest created",
 	)
 	list, err := st.ListRules(ctx, true)
 	if err != nil {
@@ -112,7 +112,12 @@ func TestApply(t *testing.T) {
 
 	// A new threshold is a new version of that rule only.
 	edited := strings.Replace(example, "value: 500", "value: 1000", 1)
-	checkChanges(t, apply(t, st, edited, environment), "rule shop/vip-purchase saved")
+	report = apply(t, st, edited, environment)
+	checkChanges(t, report, "rule shop/vip-purchase updated")
+	wantFields := []config.FieldChange{{Path: "condition.all[0].value", Old: "500", New: "1000"}}
+	if diff := cmp.Diff(wantFields, report.Changes[0].Fields); diff != "" {
+		t.Errorf("changed fields (-want +got):\n%s", diff)
+	}
 	checkChanges(t, apply(t, st, edited, environment))
 	src, err := st.SourceByName(ctx, "shop")
 	if err != nil {
@@ -132,7 +137,7 @@ func TestApply(t *testing.T) {
 	const secondKey = "shop-key-two-0123456789abcdef"
 	environment["SHOP_API_KEY"] = secondKey
 	checkChanges(t, apply(t, st, edited, environment),
-		"api key shop/SHOP_API_KEY saved",
+		"api key shop/SHOP_API_KEY created",
 		"api key shop/SHOP_API_KEY rotated (1 old revoked)",
 	)
 	if _, err := verify(st, firstKey); !errors.Is(err, apikey.ErrUnauthenticated) {
@@ -145,7 +150,7 @@ func TestApply(t *testing.T) {
 
 	// Going back to the revoked key is refused, without echoing it.
 	environment["SHOP_API_KEY"] = firstKey
-	_, err = config.Apply(ctx, st, mustParse(t, edited), environment.get)
+	_, err = config.Apply(ctx, st, mustParse(t, edited), config.Options{Getenv: environment.get})
 	want := "sources[0].api_keys_from_env[0]: the key in SHOP_API_KEY was revoked; put a new key in it"
 	if err == nil || err.Error() != want {
 		t.Errorf("Apply with a revoked key = %v, want %q", err, want)
@@ -160,7 +165,7 @@ func TestApplyRefersToStoredItems(t *testing.T) {
 rules:
   - {name: big-spender, source: shop, condition: {field: amount, operator: ">", value: 5000}, actions: [vip-alerts, archive]}
 `, nil)
-	checkChanges(t, report, "rule shop/big-spender saved")
+	checkChanges(t, report, "rule shop/big-spender created")
 }
 
 func TestApplyErrors(t *testing.T) {
@@ -209,7 +214,7 @@ func TestApplyErrors(t *testing.T) {
 			st, _ := testenv.Store(t)
 			tt.env["UNRELATED_KEY"] = ciKey
 
-			report, err := config.Apply(ctx, st, mustParse(t, tt.yaml), tt.env.get)
+			report, err := config.Apply(ctx, st, mustParse(t, tt.yaml), config.Options{Getenv: tt.env.get})
 			if err == nil {
 				t.Fatalf("Apply succeeded with %q, want %q", report.Changes, tt.want)
 			}
@@ -234,5 +239,103 @@ func TestApplyErrors(t *testing.T) {
 				t.Errorf("a failed Apply left sinks behind: %d, %v", len(sinks), err)
 			}
 		})
+	}
+}
+
+func TestApplyDryRunChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	environment := env{"SHOP_API_KEY": "shop-key-one-0123456789abcdef"}
+	report, err := config.Apply(ctx, st, mustParse(t, example), config.Options{Getenv: environment.get, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Changes) != 6 {
+		t.Errorf("dry run reported %q, want the 6 creations", report.Changes)
+	}
+	if sources, err := st.ListSources(ctx); err != nil || len(sources) != 0 {
+		t.Errorf("a dry run saved sources: %v, %v", sources, err)
+	}
+	apply(t, st, example, environment)
+	edited := strings.Replace(example, "value: 500", "value: 800", 1)
+	report, err = config.Apply(ctx, st, mustParse(t, edited), config.Options{Getenv: environment.get, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChanges(t, report, "rule shop/vip-purchase updated")
+	src, _ := st.SourceByName(ctx, "shop")
+	if r, err := st.RuleByName(ctx, src.ID, "vip-purchase"); err != nil || r.Version != 1 {
+		t.Errorf("after a dry run the rule is at version %d (%v), want 1", r.Version, err)
+	}
+}
+
+func TestApplyPrune(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	environment := env{"SHOP_API_KEY": "shop-key-one-0123456789abcdef", "CI_API_KEY": "ci-key-0123456789abcdefghij"}
+	bigger := strings.Replace(example, "sinks:\n", "  - {name: ci, api_keys_from_env: [CI_API_KEY]}\nsinks:\n  - {name: pager, type: webhook, url: \"http://127.0.0.1:9000/pager\"}\n", 1) +
+		"  - {name: failed-build, source: ci, actions: [pager]}\n  - {name: big-spender, source: shop, actions: [archive]}\n"
+	apply(t, st, bigger, environment)
+
+	// Without prune, what the file leaves out stays.
+	checkChanges(t, apply(t, st, example, environment))
+
+	// A rule of the file keeps the sink it names even when the file does not
+	// declare that sink.
+	kept := example + "  - {name: big-spender, source: shop, actions: [pager]}\n"
+	report, err := config.Apply(ctx, st, mustParse(t, kept), config.Options{Getenv: environment.get, Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChanges(t, report,
+		"rule shop/big-spender updated",
+		"rule ci/failed-build deleted",
+		"source ci deleted (with its API keys)",
+	)
+	if _, err := st.SinkByName(ctx, "pager"); err != nil {
+		t.Errorf("sink pager, still named by a rule, was pruned: %v", err)
+	}
+	if _, err := verify(st, environment["CI_API_KEY"]); !errors.Is(err, apikey.ErrUnauthenticated) {
+		t.Errorf("the key of the pruned source still verifies: %v", err)
+	}
+
+	report, err = config.Apply(ctx, st, mustParse(t, example), config.Options{Getenv: environment.get, Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChanges(t, report, "rule shop/big-spender deleted", "sink pager deleted")
+}
+
+// A variable that is not set keeps the keys saved from it, so that a file
+// can be applied by someone who does not hold the keys.
+func TestApplyKeepsKeysOfUnsetVariable(t *testing.T) {
+	st, _ := testenv.Store(t)
+	const key = "shop-key-one-0123456789abcdef"
+	apply(t, st, example, env{"SHOP_API_KEY": key})
+	checkChanges(t, apply(t, st, example, env{}))
+	if p, err := verify(st, key); err != nil || p.SourceName != "shop" {
+		t.Errorf("the key verifies as %+v, %v after an apply without it; want source shop", p, err)
+	}
+}
+
+func TestApplySinkDiffHidesSecrets(t *testing.T) {
+	st, _ := testenv.Store(t)
+	const file = `
+sinks:
+  - {name: hook, type: webhook, url: "https://hooks.example.com/services/T0/B0/%s", headers: {Authorization: "Bearer %s"}, timeout: %s}
+`
+	apply(t, st, fmt.Sprintf(file, "tok-one", "hdr-one", "5s"), nil)
+	report := apply(t, st, fmt.Sprintf(file, "tok-two", "hdr-two", "7s"), nil)
+	checkChanges(t, report, "sink hook updated")
+	want := []config.FieldChange{
+		{Path: "headers.Authorization", Old: `"[redacted]"`, New: `"[redacted]"`},
+		{Path: "timeout", Old: `"5s"`, New: `"7s"`},
+		{Path: "url", Old: `"https://hooks.example.com/[redacted]"`, New: `"https://hooks.example.com/[redacted]"`},
+	}
+	if diff := cmp.Diff(want, report.Changes[0].Fields); diff != "" {
+		t.Errorf("changed fields (-want +got):\n%s", diff)
+	}
+	if got := report.Changes[0].Fields[0].String(); got != "headers.Authorization: secret changed" {
+		t.Errorf("a changed secret reads %q", got)
 	}
 }

@@ -228,18 +228,13 @@ func (f *File) validateSources() error {
 	seen := map[string]bool{}
 	for i, s := range f.Sources {
 		path := fmt.Sprintf("sources[%d]", i)
-		if !event.ValidSourceName(s.Name) {
-			return errorAt(path+".name", "must be 1-%d lower-case letters, digits, '-' or '_'", event.MaxSourceLength)
+		if err := s.Validate(path); err != nil {
+			return err
 		}
 		if seen[s.Name] {
 			return errorAt(path+".name", "source %q is declared twice", s.Name)
 		}
 		seen[s.Name] = true
-		for j, env := range s.APIKeysFromEnv {
-			if !envPattern.MatchString(env) {
-				return errorAt(fmt.Sprintf("%s.api_keys_from_env[%d]", path, j), "%q is not an environment variable name", env)
-			}
-		}
 	}
 	return nil
 }
@@ -248,20 +243,13 @@ func (f *File) validateSinks() error {
 	seen := map[string]bool{}
 	for i, k := range f.Sinks {
 		path := fmt.Sprintf("sinks[%d]", i)
-		if !namePattern.MatchString(k.Name) {
-			return errorAt(path+".name", "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
+		if err := k.Validate(path); err != nil {
+			return err
 		}
 		if seen[k.Name] {
 			return errorAt(path+".name", "sink %q is declared twice", k.Name)
 		}
 		seen[k.Name] = true
-		if err := sinkconf.Validate(k.Type, k.Config); err != nil {
-			var se *sinkconf.Error
-			if errors.As(err, &se) {
-				return errorAt(path+"."+se.Field, "%s", se.Problem)
-			}
-			return errorAt(path, "%v", err)
-		}
 	}
 	return nil
 }
@@ -270,28 +258,74 @@ func (f *File) validateRules() error {
 	seen := map[string]bool{}
 	for i, r := range f.Rules {
 		path := fmt.Sprintf("rules[%d]", i)
-		if !namePattern.MatchString(r.Name) {
-			return errorAt(path+".name", "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
-		}
-		if !event.ValidSourceName(r.Source) {
-			return errorAt(path+".source", "must name a source")
+		if err := r.Validate(path); err != nil {
+			return err
 		}
 		key := r.Source + "/" + r.Name
 		if seen[key] {
 			return errorAt(path+".name", "rule %q of source %q is declared twice", r.Name, r.Source)
 		}
 		seen[key] = true
-		if r.EventType != "" && !event.ValidType(r.EventType) {
-			return errorAt(path+".event_type", "must be dot-separated words of letters, digits, '-' or '_'")
-		}
-		if err := validateCondition(r.Condition, path+".condition"); err != nil {
-			return err
-		}
-		if len(r.Actions) == 0 {
-			return errorAt(path+".actions", "must name at least one sink")
+	}
+	return nil
+}
+
+// Validate checks a source on its own. path names it in errors, such as
+// "sources[0]"; empty names its fields alone.
+func (s Source) Validate(path string) error {
+	if !event.ValidSourceName(s.Name) {
+		return errorAt(join(path, "name"), "must be 1-%d lower-case letters, digits, '-' or '_'", event.MaxSourceLength)
+	}
+	for j, env := range s.APIKeysFromEnv {
+		if !envPattern.MatchString(env) {
+			return errorAt(fmt.Sprintf("%s[%d]", join(path, "api_keys_from_env"), j), "%q is not an environment variable name", env)
 		}
 	}
 	return nil
+}
+
+// Validate checks a sink on its own: its name, type and settings. path
+// names it in errors, like Source.Validate's.
+func (k Sink) Validate(path string) error {
+	if !namePattern.MatchString(k.Name) {
+		return errorAt(join(path, "name"), "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
+	}
+	if err := sinkconf.Validate(k.Type, k.Config); err != nil {
+		var se *sinkconf.Error
+		if errors.As(err, &se) {
+			return errorAt(join(path, se.Field), "%s", se.Problem)
+		}
+		return errorAt(path, "%v", err)
+	}
+	return nil
+}
+
+// Validate checks a rule on its own: its names, event type and condition.
+// The source and sinks it names are checked when it is saved. path names it
+// in errors, like Source.Validate's.
+func (r Rule) Validate(path string) error {
+	if !namePattern.MatchString(r.Name) {
+		return errorAt(join(path, "name"), "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
+	}
+	if !event.ValidSourceName(r.Source) {
+		return errorAt(join(path, "source"), "must name a source")
+	}
+	if r.EventType != "" && !event.ValidType(r.EventType) {
+		return errorAt(join(path, "event_type"), "must be dot-separated words of letters, digits, '-' or '_'")
+	}
+	if err := validateCondition(r.Condition, join(path, "condition")); err != nil {
+		return err
+	}
+	if len(r.Actions) == 0 {
+		return errorAt(join(path, "actions"), "must name at least one sink")
+	}
+	return nil
+}
+
+// HasCondition reports whether the rule has a condition; one without
+// matches every event of its type.
+func (r Rule) HasCondition() bool {
+	return len(r.Condition) > 0 && string(r.Condition) != "null"
 }
 
 func validateCondition(raw json.RawMessage, path string) error {

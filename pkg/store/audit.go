@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,8 +45,10 @@ const auditColumns = `dispatch_id, event_id, source, event_type, rule_id::TEXT, 
 	error, event_time, matched_at, created_at`
 
 // InsertAudit writes records in one round trip. A record whose dispatch is
-// already recorded is skipped, so writing the outcome of a redelivered action
-// again is harmless.
+// already recorded as delivered is skipped, so writing the outcome of a
+// redelivered action again is harmless. A dispatch recorded as dead-lettered
+// takes the new outcome: that is a replayed dead letter's second chance, and
+// its row must say how it ended.
 func (s *Store) InsertAudit(ctx context.Context, records []AuditRecord) error {
 	batch := &pgx.Batch{}
 	for _, r := range records {
@@ -54,7 +57,11 @@ func (s *Store) InsertAudit(ctx context.Context, records []AuditRecord) error {
 				rule_version, sink_id, sink_name, sink_type, status, attempts, http_status,
 				latency_us, error, event_time, matched_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-			ON CONFLICT (dispatch_id) DO NOTHING`,
+			ON CONFLICT (dispatch_id) DO UPDATE SET
+				rule_version = excluded.rule_version, status = excluded.status,
+				attempts = excluded.attempts, http_status = excluded.http_status,
+				latency_us = excluded.latency_us, error = excluded.error
+			WHERE audit_log.status = 'dead_lettered'`,
 			r.DispatchID, r.EventID, r.Source, r.EventType, r.RuleID, r.RuleName, r.RuleVersion,
 			r.SinkID, r.SinkName, r.SinkType, r.Status, r.Attempts, nullInt(r.HTTPStatus),
 			r.Latency.Microseconds(), r.Error, r.EventTime, r.MatchedAt)
@@ -91,6 +98,98 @@ func (s *Store) AuditByEvent(ctx context.Context, source, eventID string) ([]Aud
 		return nil, fmt.Errorf("list audit rows: %w", err)
 	}
 	return list, nil
+}
+
+// AuditFilter selects audit rows; empty fields select everything.
+type AuditFilter struct {
+	EventID  string
+	RuleName string
+	SinkName string
+	Status   string
+	// Since and Until bound the rows' creation time: Since <= t < Until.
+	Since, Until time.Time
+}
+
+// AuditCursor is where a page of audit rows ends: the next page starts after
+// the row with this creation time and dispatch id.
+type AuditCursor struct {
+	CreatedAt  time.Time
+	DispatchID string
+}
+
+// ListAudit returns up to limit audit rows that filter selects, newest
+// first, starting after the row after names (nil: from the newest). It pages
+// by keyset on (created_at, dispatch_id), so a page costs the same however
+// deep it is and rows written meanwhile do not shift the pages.
+func (s *Store) ListAudit(ctx context.Context, filter AuditFilter, after *AuditCursor, limit int) ([]AuditRecord, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	for _, f := range []struct{ cond, value string }{
+		{"event_id = $%d", filter.EventID},
+		{"rule_name = $%d", filter.RuleName},
+		{"sink_name = $%d", filter.SinkName},
+		{"status = $%d", filter.Status},
+	} {
+		if f.value != "" {
+			add(f.cond, f.value)
+		}
+	}
+	if !filter.Since.IsZero() {
+		add("created_at >= $%d", filter.Since)
+	}
+	if !filter.Until.IsZero() {
+		add("created_at < $%d", filter.Until)
+	}
+	if after != nil {
+		args = append(args, after.CreatedAt, after.DispatchID)
+		where = append(where, fmt.Sprintf("(created_at, dispatch_id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, limit)
+	query := `SELECT ` + auditColumns + ` FROM audit_log`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += fmt.Sprintf(` ORDER BY created_at DESC, dispatch_id DESC LIMIT $%d`, len(args))
+
+	rows, err := s.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit rows: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditRecord, error) { return scanAudit(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list audit rows: %w", err)
+	}
+	return list, nil
+}
+
+// AuditStatuses returns the status of each of dispatchIDs that has an audit
+// row, by dispatch id.
+func (s *Store) AuditStatuses(ctx context.Context, dispatchIDs []string) (map[string]string, error) {
+	statuses := make(map[string]string, len(dispatchIDs))
+	if len(dispatchIDs) == 0 {
+		return statuses, nil
+	}
+	rows, err := s.q.Query(ctx,
+		`SELECT dispatch_id, status FROM audit_log WHERE dispatch_id = ANY($1)`, dispatchIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read audit statuses: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
+			return nil, fmt.Errorf("read audit statuses: %w", err)
+		}
+		statuses[id] = status
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read audit statuses: %w", err)
+	}
+	return statuses, nil
 }
 
 // CountAudit returns how many audit rows have a status.

@@ -133,6 +133,19 @@ func (s *Store) RuleByName(ctx context.Context, sourceID, name string) (Rule, er
 	return list[0], nil
 }
 
+// DeleteRule deletes the rule called name of a source. It returns
+// ErrNotFound when there is none.
+func (s *Store) DeleteRule(ctx context.Context, sourceID, name string) error {
+	tag, err := s.q.Exec(ctx, `DELETE FROM rules WHERE source_id = $1 AND name = $2`, sourceID, name)
+	if err != nil {
+		return fmt.Errorf("delete rule %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // PutRule creates the rule spec names or updates it to spec. An update that
 // changes anything bumps the rule's version; changed is false when the stored
 // rule already matched spec.

@@ -61,13 +61,8 @@ func (s *Store) PutSink(ctx context.Context, name, sinkType string, config json.
 	existing, err := s.SinkByName(ctx, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		sink, err = scanSink(s.q.QueryRow(ctx,
-			`INSERT INTO sinks (name, type, config) VALUES ($1, $2, $3) RETURNING `+sinkColumns,
-			name, sinkType, config))
-		if err != nil {
-			return Sink{}, false, fmt.Errorf("create sink %q: %w", name, err)
-		}
-		return sink, true, nil
+		sink, err = s.CreateSink(ctx, name, sinkType, config)
+		return sink, err == nil, err
 	case err != nil:
 		return Sink{}, false, err
 	}
@@ -82,6 +77,37 @@ func (s *Store) PutSink(ctx context.Context, name, sinkType string, config json.
 		return Sink{}, false, fmt.Errorf("update sink %q: %w", name, err)
 	}
 	return sink, true, nil
+}
+
+// CreateSink creates a sink. It returns ErrExists when one already has the
+// name.
+func (s *Store) CreateSink(ctx context.Context, name, sinkType string, config json.RawMessage) (Sink, error) {
+	sink, err := scanSink(s.q.QueryRow(ctx,
+		`INSERT INTO sinks (name, type, config) VALUES ($1, $2, $3) RETURNING `+sinkColumns,
+		name, sinkType, config))
+	if hasCode(err, uniqueViolation) {
+		return Sink{}, fmt.Errorf("sink %q: %w", name, ErrExists)
+	}
+	if err != nil {
+		return Sink{}, fmt.Errorf("create sink %q: %w", name, err)
+	}
+	return sink, nil
+}
+
+// DeleteSink deletes the sink called name. It returns ErrNotFound when there
+// is none, and ErrInUse while a rule acts on it.
+func (s *Store) DeleteSink(ctx context.Context, name string) error {
+	tag, err := s.q.Exec(ctx, `DELETE FROM sinks WHERE name = $1`, name)
+	if hasCode(err, foreignKeyViolation) {
+		return fmt.Errorf("sink %q: a rule acts on it: %w", name, ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("delete sink %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // sameJSON reports whether two JSON documents hold the same value, whatever

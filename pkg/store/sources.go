@@ -28,20 +28,16 @@ func (s *Store) EnsureSource(ctx context.Context, name string) (src Source, crea
 		return Source{}, false, err
 	}
 
-	row := s.q.QueryRow(ctx,
-		`INSERT INTO sources (name) VALUES ($1) RETURNING id::TEXT, name, created_at, updated_at`, name)
-	if err := row.Scan(&src.ID, &src.Name, &src.CreatedAt, &src.UpdatedAt); err != nil {
-		return Source{}, false, fmt.Errorf("create source %q: %w", name, err)
+	src, err = s.CreateSource(ctx, name)
+	if err != nil {
+		return Source{}, false, err
 	}
 	return src, true, nil
 }
 
 // SourceByName returns the source called name, or ErrNotFound.
 func (s *Store) SourceByName(ctx context.Context, name string) (Source, error) {
-	var src Source
-	row := s.q.QueryRow(ctx,
-		`SELECT id::TEXT, name, created_at, updated_at FROM sources WHERE name = $1`, name)
-	err := row.Scan(&src.ID, &src.Name, &src.CreatedAt, &src.UpdatedAt)
+	src, err := scanSource(s.q.QueryRow(ctx, `SELECT `+sourceColumns+` FROM sources WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Source{}, ErrNotFound
 	}
@@ -49,4 +45,69 @@ func (s *Store) SourceByName(ctx context.Context, name string) (Source, error) {
 		return Source{}, fmt.Errorf("read source %q: %w", name, err)
 	}
 	return src, nil
+}
+
+const sourceColumns = `id::TEXT, name, created_at, updated_at`
+
+func scanSource(row pgx.Row) (Source, error) {
+	var src Source
+	err := row.Scan(&src.ID, &src.Name, &src.CreatedAt, &src.UpdatedAt)
+	return src, err
+}
+
+// CreateSource creates a source called name. It returns ErrExists when one
+// already has that name.
+func (s *Store) CreateSource(ctx context.Context, name string) (Source, error) {
+	src, err := scanSource(s.q.QueryRow(ctx,
+		`INSERT INTO sources (name) VALUES ($1) RETURNING `+sourceColumns, name))
+	if hasCode(err, uniqueViolation) {
+		return Source{}, fmt.Errorf("source %q: %w", name, ErrExists)
+	}
+	if err != nil {
+		return Source{}, fmt.Errorf("create source %q: %w", name, err)
+	}
+	return src, nil
+}
+
+// ListSources returns every source, by name.
+func (s *Store) ListSources(ctx context.Context) ([]Source, error) {
+	rows, err := s.q.Query(ctx, `SELECT `+sourceColumns+` FROM sources ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Source, error) { return scanSource(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return list, nil
+}
+
+// RenameSource gives the source called name the name newName. Its keys and
+// rules follow it. It returns ErrNotFound or ErrExists.
+func (s *Store) RenameSource(ctx context.Context, name, newName string) (Source, error) {
+	src, err := scanSource(s.q.QueryRow(ctx,
+		`UPDATE sources SET name = $2, updated_at = now() WHERE name = $1 RETURNING `+sourceColumns,
+		name, newName))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Source{}, ErrNotFound
+	case hasCode(err, uniqueViolation):
+		return Source{}, fmt.Errorf("source %q: %w", newName, ErrExists)
+	case err != nil:
+		return Source{}, fmt.Errorf("rename source %q: %w", name, err)
+	}
+	return src, nil
+}
+
+// DeleteSource deletes the source called name with its keys and rules. It
+// returns ErrNotFound when there is none.
+func (s *Store) DeleteSource(ctx context.Context, name string) error {
+	tag, err := s.q.Exec(ctx, `DELETE FROM sources WHERE name = $1`, name)
+	if err != nil {
+		return fmt.Errorf("delete source %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

@@ -20,8 +20,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrNotFound means the row asked for does not exist.
-var ErrNotFound = errors.New("not found")
+// Errors a caller branches on.
+var (
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means a row with that name already exists.
+	ErrExists = errors.New("already exists")
+	// ErrInUse means the row cannot be deleted while others refer to it.
+	ErrInUse = errors.New("in use")
+)
 
 // querier is what both a pool and a transaction offer.
 type querier interface {
@@ -109,6 +116,18 @@ func (s *Store) runTx(ctx context.Context, fn func(tx *Store) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// SQLSTATE codes the store turns into its own errors.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
+
+// hasCode reports whether err is a database error with SQLSTATE code.
+func hasCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
 }
 
 func isRetryable(err error) bool {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -466,5 +468,200 @@ func assertJSONEqual(t *testing.T, got, want json.RawMessage) {
 	}
 	if diff := cmp.Diff(w, g); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
+func TestSourceCRUD(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	if _, err := st.CreateSource(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateSource(ctx, "shop"); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateSource twice = %v, want ErrExists", err)
+	}
+	if _, err := st.CreateSource(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RenameSource(ctx, "ci", "shop"); !errors.Is(err, store.ErrExists) {
+		t.Errorf("rename onto a taken name = %v, want ErrExists", err)
+	}
+	if _, err := st.RenameSource(ctx, "nope", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("rename of a missing source = %v, want ErrNotFound", err)
+	}
+	renamed, err := st.RenameSource(ctx, "ci", "builds")
+	if err != nil || renamed.Name != "builds" {
+		t.Fatalf("RenameSource = %+v, %v", renamed, err)
+	}
+	list, err := st.ListSources(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != "builds" || list[1].Name != "shop" {
+		t.Errorf("ListSources = %+v, %v", list, err)
+	}
+	if err := st.DeleteSource(ctx, "builds"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteSource(ctx, "builds"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteSource twice = %v, want ErrNotFound", err)
+	}
+}
+
+func TestKeyListRevokeTouch(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	shop, _, _ := st.EnsureSource(ctx, "shop")
+	ci, _, _ := st.EnsureSource(ctx, "ci")
+	for _, k := range []struct{ id, source string }{{"k-shop-1", shop.ID}, {"k-shop-2", shop.ID}, {"k-ci", ci.ID}} {
+		if err := st.CreateKey(ctx, k.id, k.source, "n", "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.TouchKey(ctx, "k-shop-1"); err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := st.RevokeKey(ctx, "k-shop-2")
+	if err != nil || revoked.RevokedAt == nil {
+		t.Fatalf("RevokeKey = %+v, %v", revoked, err)
+	}
+	if again, err := st.RevokeKey(ctx, "k-shop-2"); err != nil || !again.RevokedAt.Equal(*revoked.RevokedAt) {
+		t.Errorf("second RevokeKey = %+v, %v; want the first revocation kept", again, err)
+	}
+	if _, err := st.RevokeKey(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeKey of a missing key = %v, want ErrNotFound", err)
+	}
+	ids := func(list []store.APIKey) string {
+		var out []string
+		for _, k := range list {
+			out = append(out, k.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tt := range []struct {
+		source      string
+		withRevoked bool
+		want        string
+	}{
+		{"shop", false, "k-shop-1"},
+		{"shop", true, "k-shop-1,k-shop-2"},
+		{"", false, "k-ci,k-shop-1"},
+	} {
+		list, err := st.ListKeys(ctx, tt.source, tt.withRevoked)
+		if err != nil || ids(list) != tt.want {
+			t.Errorf("ListKeys(%q, %v) = %s, %v; want %s", tt.source, tt.withRevoked, ids(list), err, tt.want)
+		}
+	}
+	used, _ := st.KeyByID(ctx, "k-shop-1")
+	unused, _ := st.KeyByID(ctx, "k-ci")
+	if used.LastUsedAt == nil || unused.LastUsedAt != nil {
+		t.Errorf("last use: touched %v, untouched %v", used.LastUsedAt, unused.LastUsedAt)
+	}
+}
+
+func TestSinkCreateDelete(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.st.CreateSink(ctx, "pager", "webhook", json.RawMessage(`{}`)); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateSink of a taken name = %v, want ErrExists", err)
+	}
+	if _, _, err := f.st.PutRule(ctx, store.RuleSpec{SourceID: f.source.ID, Name: "r", Enabled: true, SinkIDs: []string{f.pager}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.DeleteSink(ctx, "pager"); !errors.Is(err, store.ErrInUse) {
+		t.Errorf("DeleteSink of a sink in use = %v, want ErrInUse", err)
+	}
+	if err := f.st.DeleteRule(ctx, f.source.ID, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.DeleteRule(ctx, f.source.ID, "r"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteRule twice = %v, want ErrNotFound", err)
+	}
+	if err := f.st.DeleteSink(ctx, "pager"); err != nil {
+		t.Errorf("DeleteSink = %v", err)
+	}
+	if err := f.st.DeleteSink(ctx, "pager"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteSink twice = %v, want ErrNotFound", err)
+	}
+}
+
+// A dead-lettered dispatch takes a later outcome (a replay's); a delivered
+// one keeps its row.
+func TestAuditOutcomeAfterDeadLetter(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	now := time.Now()
+	dead := store.AuditRecord{
+		DispatchID: "d-1", EventID: "evt-1", Source: "shop", EventType: "a.b",
+		RuleID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f50", RuleName: "r", RuleVersion: 1,
+		SinkID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f51", SinkName: "s", SinkType: "webhook",
+		Status: store.StatusDeadLettered, Attempts: 24, Error: "503", EventTime: now, MatchedAt: now,
+	}
+	replayed := dead
+	replayed.Status, replayed.Attempts, replayed.Error, replayed.HTTPStatus = store.StatusDelivered, 1, "", 204
+	later := dead
+	later.Error = "too late"
+	for _, batch := range [][]store.AuditRecord{{dead}, {replayed}, {later}} {
+		if err := st.InsertAudit(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.AuditByDispatch(ctx, "d-1")
+	if err != nil || got.Status != store.StatusDelivered || got.Attempts != 1 || got.Error != "" || got.HTTPStatus != 204 {
+		t.Errorf("row = %+v, %v; want the replay's delivery", got, err)
+	}
+	statuses, err := st.AuditStatuses(ctx, []string{"d-1", "d-404"})
+	if err != nil || len(statuses) != 1 || statuses["d-1"] != store.StatusDelivered {
+		t.Errorf("AuditStatuses = %v, %v", statuses, err)
+	}
+}
+
+func TestListAuditPages(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	now := time.Now()
+	var tied []store.AuditRecord
+	for i := range 7 {
+		r := store.AuditRecord{
+			DispatchID: fmt.Sprintf("d-%d", i), EventID: fmt.Sprintf("evt-%d", i%3), Source: "shop", EventType: "a.b",
+			RuleID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f50", RuleName: "r", RuleVersion: 1,
+			SinkID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f51", SinkName: "s", SinkType: "webhook",
+			Status: store.StatusDelivered, Attempts: 1, EventTime: now, MatchedAt: now,
+		}
+		// The first four are written in one batch and share a creation
+		// time, so the dispatch id alone orders them; the others get their
+		// own.
+		if i < 4 {
+			tied = append(tied, r)
+			continue
+		}
+		if i == 4 {
+			if err := st.InsertAudit(ctx, tied); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.InsertAudit(ctx, []store.AuditRecord{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	var after *store.AuditCursor
+	for {
+		page, err := st.ListAudit(ctx, store.AuditFilter{}, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			seen = append(seen, r.DispatchID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		last := page[len(page)-1]
+		after = &store.AuditCursor{CreatedAt: last.CreatedAt, DispatchID: last.DispatchID}
+	}
+	if got := strings.Join(seen, ","); got != "d-6,d-5,d-4,d-3,d-2,d-1,d-0" {
+		t.Errorf("pages = %s, want every row once, newest first", got)
+	}
+	byEvent, err := st.ListAudit(ctx, store.AuditFilter{EventID: "evt-1", Since: now.Add(-time.Minute), Until: now.Add(time.Minute)}, nil, 10)
+	if err != nil || len(byEvent) != 2 {
+		t.Errorf("rows of evt-1 = %d, %v; want 2", len(byEvent), err)
 	}
 }

@@ -177,3 +177,17 @@ func withDatabase(serverURL, name string) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// WaitFor polls done every 20ms until it holds, and fails the test if it
+// does not within timeout. It is for waiting on the pipeline's other
+// goroutines and processes, which a test cannot synchronise with directly.
+func WaitFor(t testing.TB, timeout time.Duration, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not done within %v", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -109,7 +109,7 @@ func (s *Service) handle(ctx context.Context, j job) {
 // settle it, and returns the status. An action whose outcome is already
 // recorded is acknowledged without a second delivery.
 func (s *Service) dispatch(ctx context.Context, j job) string {
-	recorded, err := s.alreadyRecorded(ctx, j.action.DispatchID)
+	recorded, err := s.alreadyRecorded(ctx, j)
 	if err != nil {
 		return s.handBack(ctx, j, err)
 	}
@@ -182,17 +182,21 @@ func (s *Service) priorAttempts(j job) int {
 	return (j.delivery - 1) * s.cfg.RetryAttempts
 }
 
-// alreadyRecorded reports whether the dispatch has an audit row, waiting out
-// a database outage: without the answer, delivering could repeat a delivery.
-func (s *Service) alreadyRecorded(ctx context.Context, dispatchID string) (bool, error) {
+// alreadyRecorded reports whether the job's dispatch has an audit row,
+// waiting out a database outage: without the answer, delivering could
+// repeat a delivery. A dead letter replayed through the admin API is the
+// exception: its dead_lettered row does not count, so that it is delivered
+// again and its row takes the new outcome (see store.InsertAudit).
+func (s *Service) alreadyRecorded(ctx context.Context, j job) (bool, error) {
+	replayed := j.msg.Headers().Get(action.ReplayHeader) != ""
 	var found bool
 	err := s.persist(ctx, "look up audit row", func(ctx context.Context) error {
-		_, err := s.st.AuditByDispatch(ctx, dispatchID)
+		row, err := s.st.AuditByDispatch(ctx, j.action.DispatchID)
 		if errors.Is(err, store.ErrNotFound) {
 			found = false
 			return nil
 		}
-		found = err == nil
+		found = err == nil && !(replayed && row.Status == store.StatusDeadLettered)
 		return err
 	})
 	return found, err

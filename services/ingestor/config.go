@@ -3,6 +3,8 @@
 // success only once JetStream has stored the event. It serves the
 // ConnectRPC IngestorService (gRPC, gRPC-Web and Connect JSON on one h2c
 // port) and POST /v1/events for producers that can only post plain JSON.
+// When admin tokens are set it also serves the admin API (AdminService, see
+// internal/admin) on a port of its own.
 package ingestor
 
 import (
@@ -27,6 +29,15 @@ type Config struct {
 	ListenAddr string `env:"INGESTOR_ADDR" envDefault:"127.0.0.1:8080"`
 	// AdminAddr serves /metrics, /healthz and /readyz.
 	AdminAddr string `env:"INGESTOR_ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
+	// AdminAPIAddr serves the admin API (the ConnectRPC AdminService) when
+	// admin tokens are set; keep it off the producers' network.
+	AdminAPIAddr string `env:"INGESTOR_ADMIN_API_ADDR" envDefault:"127.0.0.1:8081"`
+	// AdminTokens are the bearer tokens that may call the whole admin API,
+	// comma-separated, each of 16 or more characters. With no token at all
+	// the admin API is off.
+	AdminTokens []string `env:"ZENITH_ADMIN_TOKENS"`
+	// AdminReadOnlyTokens may call only the admin API's reading calls.
+	AdminReadOnlyTokens []string `env:"ZENITH_ADMIN_READONLY_TOKENS"`
 	// KeyRevalidate is how long a verified API key is trusted before its row
 	// is read again; it bounds how long a revoked key keeps working.
 	KeyRevalidate time.Duration `env:"INGESTOR_KEY_REVALIDATE" envDefault:"5s"`

@@ -22,6 +22,7 @@ import (
 	"github.com/zenith-hq/zenith/pkg/event"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
+	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 	"github.com/zenith-hq/zenith/services/ingestor"
 )
@@ -43,14 +44,25 @@ sources:
 
 // harness is a running ingestor over a real database and NATS server.
 type harness struct {
-	url  string
-	js   jetstream.JetStream
-	stop func()
+	url      string
+	adminURL string
+	dsn      string
+	natsURL  string
+	st       *store.Store
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stop     func()
 }
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	ctx := context.Background()
+	return startWith(t, func(*ingestor.Config) {})
+}
+
+// startWith starts an ingestor with the test configuration as edit leaves
+// it, over a fresh database and NATS server.
+func startWith(t *testing.T, edit func(*ingestor.Config)) *harness {
+	t.Helper()
 	st, dsn := testenv.Store(t)
 	natsURL := testenv.NATS(t)
 
@@ -59,14 +71,31 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SHOP_API_KEY": shopKey, "BILLING_API_KEY": otherKey}
-	if _, err := config.Apply(ctx, st, file, func(k string) string { return env[k] }); err != nil {
+	if _, err := config.Apply(context.Background(), st, file, config.Options{Getenv: func(k string) string { return env[k] }}); err != nil {
 		t.Fatal(err)
 	}
+	h := launch(t, dsn, natsURL, edit)
+	h.st = st
+	return h
+}
 
+// startOn starts another ingestor over the database and NATS server of a
+// running one, with the default key revalidation interval.
+func startOn(t *testing.T, dsn, natsURL string) *harness {
+	t.Helper()
+	return launch(t, dsn, natsURL, func(cfg *ingestor.Config) { cfg.KeyRevalidate = 5 * time.Second })
+}
+
+// launch runs an ingestor until the test ends.
+func launch(t *testing.T, dsn, natsURL string, edit func(*ingestor.Config)) *harness {
+	t.Helper()
+	ctx := context.Background()
 	cfg := ingestor.Config{
 		NATSURL: natsURL, DatabaseURL: dsn, ListenAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		KeyRevalidate: time.Second, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, ShutdownGrace: 5 * time.Second,
+		AdminAPIAddr: "127.0.0.1:0",
 	}
+	edit(&cfg)
 	svc, err := ingestor.New(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +124,11 @@ func start(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{url: "http://" + svc.Addr(), js: js, stop: stop}
+	h := &harness{url: "http://" + svc.Addr(), dsn: dsn, natsURL: natsURL, nc: nc, js: js, stop: stop}
+	if addr := svc.AdminAPIAddr(); addr != "" {
+		h.adminURL = "http://" + addr
+	}
+	return h
 }
 
 func (h *harness) post(t *testing.T, key, body string) (int, map[string]any) {

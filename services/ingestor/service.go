@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
+	"github.com/zenith-hq/zenith/services/ingestor/internal/admin"
 )
 
 // Service is a running ingestor.
@@ -34,11 +34,23 @@ type Service struct {
 	listener net.Listener
 	admin    *telemetry.AdminServer
 	draining atomic.Bool
+
+	// adminAPI and adminAPIListener serve the admin API; nil when it is off.
+	adminAPI         *http.Server
+	adminAPIListener net.Listener
+}
+
+// adminTokens returns the configured admin tokens.
+func (c Config) adminTokens() admin.Tokens {
+	return admin.Tokens{Admin: c.AdminTokens, ReadOnly: c.AdminReadOnlyTokens}
 }
 
 // New connects to NATS and the database, makes sure the streams exist and
 // opens the ingestor's ports. It fails early when any of that fails.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.adminTokens().Validate(); err != nil {
+		return nil, fmt.Errorf("ingestor configuration: %w", err)
+	}
 	s := &Service{cfg: cfg, log: log}
 	if err := s.connect(ctx); err != nil {
 		s.close()
@@ -77,7 +89,7 @@ func (s *Service) connect(ctx context.Context) error {
 		return err
 	}
 
-	s.keys = apikey.NewVerifier(s.store.LookupKey, s.cfg.KeyRevalidate)
+	s.keys = apikey.NewVerifier(s.store.LookupKey, s.cfg.KeyRevalidate, apikey.WithUseRecorder(s.recordKeyUse))
 	if _, err := s.nc.Subscribe(bus.ChangesSubject, func(*nats.Msg) { s.keys.Invalidate() }); err != nil {
 		return fmt.Errorf("subscribe to configuration changes: %w", err)
 	}
@@ -87,7 +99,34 @@ func (s *Service) connect(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		Protocols:         serverProtocols(),
 	}
+	s.setUpAdminAPI(js)
 	return nil
+}
+
+// recordKeyUse notes that a key verified. The Verifier calls it at most once
+// per key and revalidation interval, so it costs one small write per key
+// every few seconds, not one per request.
+func (s *Service) recordKeyUse(ctx context.Context, keyID string) {
+	if err := s.store.TouchKey(ctx, keyID); err != nil {
+		s.log.WarnContext(ctx, "api key use not recorded", "key_id", keyID, "err", err)
+	}
+}
+
+// setUpAdminAPI builds the admin API's server when tokens are configured.
+func (s *Service) setUpAdminAPI(js jetstream.JetStream) {
+	tokens := s.cfg.adminTokens()
+	if tokens.Empty() {
+		return
+	}
+	mux := http.NewServeMux()
+	srv := admin.New(s.store, s.nc, js, s.log)
+	mux.Handle(srv.Handler(tokens, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes))))
+	s.adminAPI = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		Protocols:         serverProtocols(),
+	}
 }
 
 // applyConfig applies the configuration file ZENITH_CONFIG names, if any,
@@ -100,11 +139,11 @@ func (s *Service) applyConfig(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	report, err := config.Apply(ctx, s.store, file, os.Getenv)
+	report, err := config.Apply(ctx, s.store, file, config.Options{})
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", s.cfg.ConfigPath, err)
 	}
-	s.log.InfoContext(ctx, "configuration applied", "path", s.cfg.ConfigPath, "changes", report.Changes)
+	s.log.InfoContext(ctx, "configuration applied", "path", s.cfg.ConfigPath, "changes", report.Lines())
 	if report.Changed() {
 		return bus.AnnounceChange(s.nc)
 	}
@@ -136,7 +175,22 @@ func (s *Service) listen() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
 	}
 	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
-	return err
+	if err != nil || s.adminAPI == nil {
+		return err
+	}
+	s.adminAPIListener, err = net.Listen("tcp", s.cfg.AdminAPIAddr)
+	if err != nil {
+		return fmt.Errorf("admin API: listen on %s: %w", s.cfg.AdminAPIAddr, err)
+	}
+	return nil
+}
+
+// AdminAPIAddr is the address of the admin API, empty when it is off.
+func (s *Service) AdminAPIAddr() string {
+	if s.adminAPIListener == nil {
+		return ""
+	}
+	return s.adminAPIListener.Addr().String()
 }
 
 // Addr is the address producers connect to.
@@ -167,12 +221,24 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopAdmin()
 	go s.admin.Serve(adminCtx, s.log)
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- s.server.Serve(s.listener) }()
 	s.log.Info("ingestor listening", "addr", s.Addr(), "admin_addr", s.AdminAddr())
+	if s.adminAPI != nil {
+		go func() { served <- s.adminAPI.Serve(s.adminAPIListener) }()
+		s.log.Info("admin API listening", "addr", s.AdminAPIAddr())
+	} else {
+		s.log.Warn("admin API off: set ZENITH_ADMIN_TOKENS to serve it")
+	}
 
 	select {
 	case err := <-served:
+		// One server failed: stop the other too, so that Run leaves nothing
+		// serving.
+		_ = s.server.Close()
+		if s.adminAPI != nil {
+			_ = s.adminAPI.Close()
+		}
 		s.close()
 		return fmt.Errorf("ingestor server stopped: %w", err)
 	case <-ctx.Done():
@@ -186,6 +252,9 @@ func (s *Service) shutdown(ctx context.Context) error {
 	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
 	err := s.server.Shutdown(graceCtx)
+	if s.adminAPI != nil {
+		err = errors.Join(err, s.adminAPI.Shutdown(graceCtx))
+	}
 	s.close()
 	if err != nil {
 		return fmt.Errorf("ingestor shutdown: %w", err)

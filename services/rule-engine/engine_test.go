@@ -106,7 +106,7 @@ func (h *harness) apply(yaml string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := config.Apply(context.Background(), h.st, f, func(string) string { return "" }); err != nil {
+	if _, err := config.Apply(context.Background(), h.st, f, config.Options{Getenv: func(string) string { return "" }}); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -21,6 +21,23 @@ type Config struct {
 	Dispatcher dispatcher.Config
 }
 
+// ConfigFromEnv reads each service's configuration from the environment,
+// as its own binary does.
+func ConfigFromEnv() (Config, error) {
+	var cfg Config
+	var err error
+	if cfg.Ingestor, err = ingestor.ConfigFromEnv(); err != nil {
+		return Config{}, err
+	}
+	if cfg.Engine, err = ruleengine.ConfigFromEnv(); err != nil {
+		return Config{}, err
+	}
+	if cfg.Dispatcher, err = dispatcher.ConfigFromEnv(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
 // Stack is the three services, connected and listening.
 type Stack struct {
 	Ingestor   *ingestor.Service

@@ -17,9 +17,6 @@ import (
 	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/testenv"
-	"github.com/zenith-hq/zenith/services/dispatcher"
-	"github.com/zenith-hq/zenith/services/ingestor"
-	ruleengine "github.com/zenith-hq/zenith/services/rule-engine"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -103,7 +100,7 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	getenv := func(name string) string { return map[string]string{"SHOP_API_KEY": shopKey}[name] }
-	if _, err := config.Apply(ctx, st, file, getenv); err != nil {
+	if _, err := config.Apply(ctx, st, file, config.Options{Getenv: getenv}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,21 +126,14 @@ func startPipeline(t *testing.T) *pipeline {
 func testConfig(t *testing.T, natsURL, dsn string) stack.Config {
 	t.Helper()
 	vars := map[string]string{"NATS_URL": natsURL, "DATABASE_URL": dsn,
-		"INGESTOR_ADDR": "127.0.0.1:0", "INGESTOR_ADMIN_ADDR": "127.0.0.1:0",
+		"INGESTOR_ADDR": "127.0.0.1:0", "INGESTOR_ADMIN_ADDR": "127.0.0.1:0", "INGESTOR_ADMIN_API_ADDR": "127.0.0.1:0",
 		"ENGINE_ADMIN_ADDR": "127.0.0.1:0", "DISPATCHER_ADMIN_ADDR": "127.0.0.1:0",
 		"DISPATCHER_EGRESS_ALLOW": "127.0.0.0/8,::1/128"}
 	for name, value := range vars {
 		t.Setenv(name, value)
 	}
-	var cfg stack.Config
-	var err error
-	if cfg.Ingestor, err = ingestor.ConfigFromEnv(); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Engine, err = ruleengine.ConfigFromEnv(); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Dispatcher, err = dispatcher.ConfigFromEnv(); err != nil {
+	cfg, err := stack.ConfigFromEnv()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
@@ -186,7 +176,7 @@ func TestThousandEventsReachTheirSinkExactlyOnce(t *testing.T) {
 	sendAll(t, p, events)
 	sentAt := time.Now()
 
-	waitFor(t, 10*time.Second, func() bool { return p.recv.delivered() >= events })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return p.recv.delivered() >= events })
 	t.Logf("all %d deliveries arrived %v after the last send", events, time.Since(sentAt).Round(time.Millisecond))
 	// Give a duplicate, if there were one, the time to show up.
 	time.Sleep(500 * time.Millisecond)
@@ -251,7 +241,7 @@ func TestRefusedEventsReachNoSink(t *testing.T) {
 	if status := p.post(t, shopKey, purchase(2)); status != http.StatusAccepted {
 		t.Fatalf("good event: status %d, want 202", status)
 	}
-	waitFor(t, 10*time.Second, func() bool { return p.recv.delivered() >= 1 })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return p.recv.delivered() >= 1 })
 	time.Sleep(300 * time.Millisecond)
 
 	if n := p.recv.delivered(); n != 1 {
@@ -267,7 +257,7 @@ func TestVIPPurchaseIsAudited(t *testing.T) {
 	}
 
 	var rows []store.AuditRecord
-	waitFor(t, 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, func() bool {
 		var err error
 		rows, err = p.store.AuditByEvent(context.Background(), "shop", "vip-1")
 		return err == nil && len(rows) == 1
@@ -276,16 +266,5 @@ func TestVIPPurchaseIsAudited(t *testing.T) {
 	if row.Status != store.StatusDelivered || row.RuleName != "vip-purchase" || row.SinkName != "vip-alerts" ||
 		row.Attempts != 1 || row.HTTPStatus != http.StatusNoContent || row.EventType != "purchase.completed" {
 		t.Errorf("audit row = %+v", row)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, done func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not done within %v", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

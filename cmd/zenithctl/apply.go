@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	"github.com/zenith-hq/zenith/pkg/config"
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+)
+
+func applyCommand(g *globals) *cobra.Command {
+	var file string
+	var dryRun, prune bool
+	cmd := &cobra.Command{
+		Use:   "apply -f zenith.yaml [--dry-run] [--prune]",
+		Short: "Make Zenith hold what a configuration file declares, and print the diff",
+		Long: `Applies a configuration file (the YAML the ingestor's ZENITH_CONFIG names):
+each source, sink and rule is created or updated by name, all or nothing,
+and with --prune what the file does not declare is deleted. The diff is
+printed: + created, ~ updated (setting by setting, secrets redacted),
+- deleted. --dry-run prints it and changes nothing.
+
+The file is checked here first, by the same code the server runs. The keys
+its api_keys_from_env name are read from this environment and sent to the
+server, which stores only their hashes; a variable that is not set here
+keeps the keys saved from it before.`,
+		Args: args(0, "no arguments"),
+		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ApplyResponse], error) {
+			req, err := applyRequest(file, g.getenv)
+			if err != nil {
+				return nil, err
+			}
+			req.DryRun, req.Prune = dryRun, prune
+			return c.Apply(ctx, connect.NewRequest(req))
+		}, func(p printer, msg *zenithv1.ApplyResponse, _ []string) error {
+			return printChanges(p.out, msg.GetChanges(), dryRun)
+		}),
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the configuration file (required)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change, change nothing")
+	cmd.Flags().BoolVar(&prune, "prune", false, "delete the rules, sinks and sources the file does not declare")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}
+
+// applyRequest reads and checks the file and gathers the keys it names from
+// the environment.
+func applyRequest(file string, getenv func(string) string) (*zenithv1.ApplyRequest, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := config.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	req := &zenithv1.ApplyRequest{Config: b, ApiKeys: map[string]string{}}
+	for _, src := range parsed.Sources {
+		for _, name := range src.APIKeysFromEnv {
+			if v := getenv(name); v != "" {
+				req.ApiKeys[name] = v
+			}
+		}
+	}
+	return req, nil
+}
+
+var opMarks = map[string]string{
+	config.OpCreated: "+", config.OpUpdated: "~", config.OpDeleted: "-", config.OpRotated: "~",
+}
+
+func printChanges(out io.Writer, changes []*zenithv1.Change, dryRun bool) error {
+	if dryRun {
+		fmt.Fprintln(out, "dry run: nothing was changed")
+	}
+	for _, c := range changes {
+		line := fmt.Sprintf("%s %s %s %s", opMarks[c.GetOp()], c.GetKind(), c.GetName(), c.GetOp())
+		if c.GetDetail() != "" {
+			line += " (" + c.GetDetail() + ")"
+		}
+		fmt.Fprintln(out, line)
+		for _, f := range c.GetFields() {
+			fc := config.FieldChange{Path: f.GetPath(), Old: f.GetOld(), New: f.GetNew()}
+			fmt.Fprintln(out, "    "+fc.String())
+		}
+	}
+	var err error
+	if len(changes) == 0 {
+		_, err = fmt.Fprintln(out, "no changes")
+	} else {
+		_, err = fmt.Fprintf(out, "%d change(s)\n", len(changes))
+	}
+	return err
+}

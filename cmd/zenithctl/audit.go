@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+)
+
+func auditCommand(g *globals) *cobra.Command {
+	var req zenithv1.ListAuditRequest
+	var since, until string
+	var limit int32
+	cmd := &cobra.Command{
+		Use:   "audit [--event-id ID] [--rule NAME] [--sink NAME] [--status STATUS] [--since T] [--until T]",
+		Short: "List dispatch outcomes, newest first",
+		Long: `Lists dispatch outcomes, newest first, a page at a time. --since and --until
+take an RFC 3339 time or a duration back from now (such as 1h). When more
+entries follow, the last line gives the --page-token of the next page.`,
+		Args: args(0, "no arguments"),
+		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListAuditResponse], error) {
+			var err error
+			if req.Since, err = parseWhen("since", since); err != nil {
+				return nil, err
+			}
+			if req.Until, err = parseWhen("until", until); err != nil {
+				return nil, err
+			}
+			req.PageSize = limit
+			return c.ListAudit(ctx, connect.NewRequest(&req))
+		}, func(p printer, msg *zenithv1.ListAuditResponse, _ []string) error {
+			rows := make([][]string, len(msg.GetEntries()))
+			for i, e := range msg.GetEntries() {
+				rows[i] = []string{when(e.GetCreatedAt()), e.GetEventId(), e.GetRule() + " v" + strconv.FormatInt(e.GetRuleVersion(), 10),
+					e.GetSink(), e.GetStatus(), strconv.Itoa(int(e.GetAttempts())), strconv.Itoa(int(e.GetHttpStatus())), e.GetError()}
+			}
+			if err := p.table([]string{"TIME", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "HTTP", "ERROR"}, rows); err != nil {
+				return err
+			}
+			return nextPage(p, msg.GetNextPageToken())
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.EventId, "event-id", "", "only this event's dispatches")
+	f.StringVar(&req.Rule, "rule", "", "only this rule's")
+	f.StringVar(&req.Sink, "sink", "", "only this sink's")
+	f.StringVar(&req.Status, "status", "", "only delivered or dead_lettered")
+	f.StringVar(&since, "since", "", "only entries at or after this time")
+	f.StringVar(&until, "until", "", "only entries before this time")
+	f.Int32Var(&limit, "limit", 50, "entries per page, at most 1000")
+	f.StringVar(&req.PageToken, "page-token", "", "the page to show, from the previous page")
+	return cmd
+}
+
+// parseWhen reads an RFC 3339 time or a duration back from now.
+func parseWhen(flag, value string) (*timestamppb.Timestamp, error) {
+	if value == "" {
+		return nil, nil
+	}
+	if d, err := time.ParseDuration(value); err == nil {
+		return timestamppb.New(time.Now().Add(-d)), nil
+	}
+	t, err := time.Parse(time.RFC3339, value)
+	if err != nil {
+		return nil, usagef("--%s: want an RFC 3339 time or a duration such as 1h, not %q", flag, value)
+	}
+	return timestamppb.New(t), nil
+}
+
+func nextPage(p printer, token string) error {
+	if token == "" {
+		return nil
+	}
+	_, err := fmt.Fprintf(p.out, "more: --page-token %s\n", token)
+	return err
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+)
+
+// deadLetterFilter holds the filter flags of the dlq commands.
+type deadLetterFilter struct {
+	filter       zenithv1.DeadLetterFilter
+	since, until string
+}
+
+func (f *deadLetterFilter) register(flags *pflag.FlagSet) {
+	flags.StringVar(&f.filter.EventId, "event-id", "", "only this event's")
+	flags.StringVar(&f.filter.Rule, "rule", "", "only this rule's")
+	flags.StringVar(&f.filter.Sink, "sink", "", "only this sink's")
+	flags.StringVar(&f.since, "since", "", "only those dead-lettered at or after this time (RFC 3339, or a duration back from now)")
+	flags.StringVar(&f.until, "until", "", "only those dead-lettered before this time")
+	flags.BoolVar(&f.filter.IncludeResolved, "include-resolved", false, "also those whose dispatch was since delivered")
+}
+
+func (f *deadLetterFilter) build() (*zenithv1.DeadLetterFilter, error) {
+	var err error
+	if f.filter.Since, err = parseWhen("since", f.since); err != nil {
+		return nil, err
+	}
+	if f.filter.Until, err = parseWhen("until", f.until); err != nil {
+		return nil, err
+	}
+	return &f.filter, nil
+}
+
+func deadLettersCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "dlq", Short: "List dead letters and replay them into the dispatchers"}
+
+	var listFilter deadLetterFilter
+	var limit int32
+	var token string
+	list := &cobra.Command{
+		Use: "list", Short: "List the dead letters not yet delivered, oldest first", Args: args(0, "no arguments"),
+		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListDeadLettersResponse], error) {
+			filter, err := listFilter.build()
+			if err != nil {
+				return nil, err
+			}
+			return c.ListDeadLetters(ctx, connect.NewRequest(&zenithv1.ListDeadLettersRequest{Filter: filter, PageSize: limit, PageToken: token}))
+		}, func(p printer, msg *zenithv1.ListDeadLettersResponse, _ []string) error {
+			rows := make([][]string, len(msg.GetDeadLetters()))
+			for i, d := range msg.GetDeadLetters() {
+				rows[i] = []string{strconv.FormatUint(d.GetSequence(), 10), when(d.GetDeadLetteredAt()), d.GetEventId(),
+					d.GetRule(), d.GetSink(), d.GetAuditStatus(), strconv.Itoa(int(d.GetAttempts())), d.GetReason()}
+			}
+			if err := p.table([]string{"SEQ", "TIME", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "REASON"}, rows); err != nil {
+				return err
+			}
+			return nextPage(p, msg.GetNextPageToken())
+		}),
+	}
+	listFilter.register(list.Flags())
+	list.Flags().Int32Var(&limit, "limit", 50, "dead letters per page, at most 1000")
+	list.Flags().StringVar(&token, "page-token", "", "the page to show, from the previous page")
+
+	var replayFilter deadLetterFilter
+	var all bool
+	replay := &cobra.Command{
+		Use:   "replay [SEQ...] [filters] [--all]",
+		Short: "Replay dead letters, by sequence or by filter, into the dispatchers",
+		Long: `Replays dead letters: those named by sequence, or every one the filters
+select (without filters, --all is needed). Each goes back to the dispatchers,
+which deliver it again and record the new outcome in its audit row; a dead
+letter whose dispatch was since delivered is skipped.`,
+		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.ReplayDeadLettersResponse], error) {
+			req := &zenithv1.ReplayDeadLettersRequest{All: all}
+			for _, arg := range a {
+				seq, err := strconv.ParseUint(arg, 10, 64)
+				if err != nil {
+					return nil, usagef("%q is not a dead letter's sequence", arg)
+				}
+				req.Sequences = append(req.Sequences, seq)
+			}
+			var err error
+			if req.Filter, err = replayFilter.build(); err != nil {
+				return nil, err
+			}
+			return c.ReplayDeadLetters(ctx, connect.NewRequest(req))
+		}, func(p printer, msg *zenithv1.ReplayDeadLettersResponse, _ []string) error {
+			replayed := 0
+			for _, o := range msg.GetOutcomes() {
+				if o.GetReplayed() {
+					replayed++
+					fmt.Fprintf(p.out, "replayed %d (dispatch %s)\n", o.GetSequence(), o.GetDispatchId())
+				} else {
+					fmt.Fprintf(p.out, "skipped %d (dispatch %s): %s\n", o.GetSequence(), o.GetDispatchId(), o.GetSkipped())
+				}
+			}
+			_, err := fmt.Fprintf(p.out, "%d replayed, %d skipped\n", replayed, len(msg.GetOutcomes())-replayed)
+			return err
+		}),
+	}
+	replayFilter.register(replay.Flags())
+	replay.Flags().BoolVar(&all, "all", false, "with no filter, replay every dead letter")
+	cmd.AddCommand(list, replay)
+	return cmd
+}

@@ -1,0 +1,272 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zenith-hq/zenith/pkg/action"
+	"github.com/zenith-hq/zenith/pkg/bus"
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+	"github.com/zenith-hq/zenith/pkg/store"
+)
+
+// maxScan bounds how many dead letters one listing call reads. A filter that
+// selects few of them then answers a short page with a token to go on, so a
+// call never walks a whole large stream.
+const maxScan = 10_000
+
+// replayBatch is how many dead letters a replay by filter reads at a time.
+const replayBatch = 100
+
+// deadLetter is a message of the dead-letter stream, decoded.
+type deadLetter struct {
+	msg    *jetstream.RawStreamMsg
+	action action.Action
+	// status is the dispatch's audit status now.
+	status string
+}
+
+// ListDeadLetters pages through the dead-letter stream, oldest first.
+func (s *Server) ListDeadLetters(ctx context.Context, req *connect.Request[zenithv1.ListDeadLettersRequest]) (*connect.Response[zenithv1.ListDeadLettersResponse], error) {
+	size, err := pageSize(req.Msg.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	start, err := decodeSequenceToken(req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := s.scanDeadLetters(ctx, req.Msg.GetFilter(), start, size, maxScan)
+	if err != nil {
+		return nil, err
+	}
+	resp := &zenithv1.ListDeadLettersResponse{}
+	if next != 0 {
+		resp.NextPageToken = strconv.FormatUint(next, 10)
+	}
+	for _, dl := range page {
+		resp.DeadLetters = append(resp.DeadLetters, dl.proto())
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// ReplayDeadLetters publishes dead letters back on the actions stream.
+func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zenithv1.ReplayDeadLettersRequest]) (*connect.Response[zenithv1.ReplayDeadLettersResponse], error) {
+	var chosen []deadLetter
+	var err error
+	if seqs := req.Msg.GetSequences(); len(seqs) > 0 {
+		chosen, err = s.deadLettersBySequence(ctx, seqs)
+	} else {
+		chosen, err = s.deadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll())
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	resp := &zenithv1.ReplayDeadLettersResponse{}
+	for _, dl := range chosen {
+		outcome := &zenithv1.ReplayOutcome{Sequence: dl.msg.Sequence, DispatchId: dl.action.DispatchID}
+		if dl.status == store.StatusDelivered {
+			outcome.Skipped = "already delivered"
+		} else if err := s.replay(ctx, dl); err != nil {
+			return nil, fmt.Errorf("replay dead letter %d: %w", dl.msg.Sequence, err)
+		} else {
+			outcome.Replayed = true
+		}
+		resp.Outcomes = append(resp.Outcomes, outcome)
+	}
+	s.log.InfoContext(ctx, "dead letters replayed", "chosen", len(chosen))
+	return connect.NewResponse(resp), nil
+}
+
+// replay publishes a dead letter's action, unchanged, on the actions
+// subject of its sink type, marked as a replay so that the dispatcher
+// delivers it despite its dead_lettered audit row. Its message id is new:
+// under the dispatch id alone, JetStream would drop it as a copy of the
+// original action if that is still within the duplicate window.
+func (s *Server) replay(ctx context.Context, dl deadLetter) error {
+	sinkType, _ := strings.CutPrefix(dl.msg.Subject, bus.DeadLetterSubject(""))
+	msg := &nats.Msg{
+		Subject: bus.ActionSubject(sinkType),
+		Data:    dl.msg.Data,
+		Header:  nats.Header{"Content-Type": {"application/json"}},
+	}
+	msg.Header.Set(action.ReplayHeader, strconv.FormatUint(dl.msg.Sequence, 10))
+	msgID := dl.action.DispatchID + ".replay." + uuid.NewString()
+	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(bus.ActionsStream))
+	return err
+}
+
+func (s *Server) deadLettersBySequence(ctx context.Context, seqs []uint64) ([]deadLetter, error) {
+	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
+	if err != nil {
+		return nil, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	var list []deadLetter
+	for i, seq := range seqs {
+		msg, err := stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, fmt.Errorf("dead letter %d: %w", seq, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read dead letter %d: %w", seq, err)
+		}
+		dl, err := decodeDeadLetter(msg)
+		if err != nil {
+			return nil, invalid(fmt.Sprintf("sequences[%d]", i), "%v", err)
+		}
+		list = append(list, dl)
+	}
+	return list, s.attachStatuses(ctx, list)
+}
+
+// deadLettersByFilter reads every dead letter filter selects. An empty
+// filter must be confirmed with all.
+func (s *Server) deadLettersByFilter(ctx context.Context, filter *zenithv1.DeadLetterFilter, all bool) ([]deadLetter, error) {
+	if emptyFilter(filter) && !all {
+		return nil, invalid("filter", "is empty: name sequences, narrow the filter, or set all to replay every dead letter")
+	}
+	var list []deadLetter
+	start := uint64(1)
+	for {
+		page, next, err := s.scanDeadLetters(ctx, filter, start, replayBatch, maxScan)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, page...)
+		if next == 0 {
+			return list, nil
+		}
+		start = next
+	}
+}
+
+func emptyFilter(f *zenithv1.DeadLetterFilter) bool {
+	return f.GetEventId() == "" && f.GetRule() == "" && f.GetSink() == "" &&
+		f.GetSince() == nil && f.GetUntil() == nil
+}
+
+// scanDeadLetters reads the stream from sequence start and returns up to
+// limit dead letters that filter selects, and the sequence to go on from,
+// 0 at the end of the stream. It reads at most budget messages.
+func (s *Server) scanDeadLetters(ctx context.Context, filter *zenithv1.DeadLetterFilter, start uint64, limit, budget int) ([]deadLetter, uint64, error) {
+	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	var page []deadLetter
+	seq := start
+	for read := 0; len(page) < limit; read++ {
+		if read == budget {
+			return page, seq, nil
+		}
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.DeadLetterSubject(">")))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return page, 0, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("read dead letter %d: %w", seq, err)
+		}
+		seq = msg.Sequence + 1
+
+		dl, err := decodeDeadLetter(msg)
+		if err != nil {
+			s.log.WarnContext(ctx, "unreadable dead letter skipped", "sequence", msg.Sequence, "err", err)
+			continue
+		}
+		if !selects(filter, dl) {
+			continue
+		}
+		one := []deadLetter{dl}
+		if err := s.attachStatuses(ctx, one); err != nil {
+			return nil, 0, err
+		}
+		dl = one[0]
+		if dl.status == store.StatusDelivered && !filter.GetIncludeResolved() {
+			continue
+		}
+		page = append(page, dl)
+	}
+	return page, seq, nil
+}
+
+// attachStatuses fills in the audit status of each dead letter's dispatch.
+func (s *Server) attachStatuses(ctx context.Context, list []deadLetter) error {
+	ids := make([]string, len(list))
+	for i, dl := range list {
+		ids[i] = dl.action.DispatchID
+	}
+	statuses, err := s.st.AuditStatuses(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		list[i].status = statuses[list[i].action.DispatchID]
+	}
+	return nil
+}
+
+func decodeDeadLetter(msg *jetstream.RawStreamMsg) (deadLetter, error) {
+	if !strings.HasPrefix(msg.Subject, bus.DeadLetterSubject("")) {
+		return deadLetter{}, fmt.Errorf("message %d is not a dead letter", msg.Sequence)
+	}
+	a, err := action.Decode(msg.Data)
+	if err != nil {
+		return deadLetter{}, err
+	}
+	return deadLetter{msg: msg, action: a}, nil
+}
+
+// selects reports whether filter selects dl.
+func selects(filter *zenithv1.DeadLetterFilter, dl deadLetter) bool {
+	a := dl.action
+	switch {
+	case filter.GetEventId() != "" && a.Event.ID != filter.GetEventId():
+		return false
+	case filter.GetRule() != "" && a.Rule.Name != filter.GetRule():
+		return false
+	case filter.GetSink() != "" && a.Sink.Name != filter.GetSink():
+		return false
+	case filter.GetSince() != nil && dl.msg.Time.Before(filter.GetSince().AsTime()):
+		return false
+	case filter.GetUntil() != nil && !dl.msg.Time.Before(filter.GetUntil().AsTime()):
+		return false
+	}
+	return true
+}
+
+func (dl deadLetter) proto() *zenithv1.DeadLetter {
+	a := dl.action
+	attempts, _ := strconv.Atoi(dl.msg.Header.Get(action.DeadLetterAttemptsHeader))
+	code, _ := strconv.Atoi(dl.msg.Header.Get(action.DeadLetterStatusHeader))
+	return &zenithv1.DeadLetter{
+		Sequence: dl.msg.Sequence, DispatchId: a.DispatchID,
+		EventId: a.Event.ID, Source: a.Event.Source, EventType: a.Event.Type,
+		Rule: a.Rule.Name, Sink: a.Sink.Name, SinkType: a.Sink.Type,
+		Reason:         dl.msg.Header.Get(action.DeadLetterReasonHeader),
+		Attempts:       int32(attempts),
+		HttpStatus:     int32(code),
+		DeadLetteredAt: timestamp(dl.msg.Time.In(time.UTC)),
+		AuditStatus:    dl.status,
+	}
+}
+
+func decodeSequenceToken(token string) (uint64, error) {
+	if token == "" {
+		return 1, nil
+	}
+	seq, err := strconv.ParseUint(token, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, invalid("page_token", "is not a token this listing returned")
+	}
+	return seq, nil
+}
