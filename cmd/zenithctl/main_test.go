@@ -406,9 +406,9 @@ func TestEveryCommand(t *testing.T) {
 
 	p.mustCtl(t, "sinks", "create", "pager", "--settings", `{"url":"https://pager.example.com/hook/tok-123","headers":{"X-Team":"ops"}}`)
 	got := p.mustCtl(t, "sinks", "get", "pager")
-	wantLines(t, "sinks get", got, "https://pager.example.com/[redacted]", `"X-Team":"[redacted]"`)
+	wantLines(t, "sinks get", got, "<redacted>", `"X-Team":"<redacted>"`)
 	settings := filepath.Join(dir, "pager.yaml")
-	writeFile(t, settings, "url: \"https://pager.example.com/[redacted]\"\nheaders: {X-Team: \"[redacted]\"}\ntimeout: 3s\n")
+	writeFile(t, settings, "url: \"<redacted>\"\nheaders: {X-Team: \"<redacted>\"}\ntimeout: 3s\n")
 	wantLines(t, "sinks update", p.mustCtl(t, "sinks", "update", "pager", "-f", settings), `"timeout":"3s"`)
 	for _, args := range [][]string{{"sinks", "list"}, {"sinks", "get", "pager", "-o", "json"}} {
 		if out := p.mustCtl(t, args...); strings.Contains(out, "tok-123") || strings.Contains(out, "ops") {

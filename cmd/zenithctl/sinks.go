@@ -49,7 +49,7 @@ func sinkSaveCommand(g *globals, update bool) *cobra.Command {
 	var sinkType, settingsJSON, file string
 	verb, short := "create", "Create a sink"
 	if update {
-		verb, short = "update", `Replace a sink's settings ("[redacted]" values keep the stored secret)`
+		verb, short = "update", `Replace a sink's settings ("<redacted>" values keep the stored secret)`
 	}
 	cmd := &cobra.Command{
 		Use:   verb + " NAME --type TYPE (--settings JSON | -f FILE)",

@@ -350,23 +350,31 @@ func SaveSink(ctx context.Context, st *store.Store, k Sink, path string) (store.
 // sinkDiff lists the settings that differ between two versions of a sink,
 // secrets redacted.
 func sinkDiff(before, after store.Sink) ([]FieldChange, error) {
-	oldDoc, err := json.Marshal(Sink{Type: before.Type, Config: before.Config})
+	oldDoc, shownOld, err := sinkDocs(before)
 	if err != nil {
 		return nil, err
 	}
-	newDoc, err := json.Marshal(Sink{Type: after.Type, Config: after.Config})
-	if err != nil {
-		return nil, err
-	}
-	shownOld, err := RedactSink(oldDoc)
-	if err != nil {
-		return nil, err
-	}
-	shownNew, err := RedactSink(newDoc)
+	newDoc, shownNew, err := sinkDocs(after)
 	if err != nil {
 		return nil, err
 	}
 	return diffJSON(oldDoc, newDoc, shownOld, shownNew), nil
+}
+
+// sinkDocs returns a sink as the file declares it, and the same with its
+// secrets redacted.
+func sinkDocs(k store.Sink) (doc, shown json.RawMessage, err error) {
+	redacted, err := RedactSink(k.Type, k.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	if doc, err = json.Marshal(Sink{Type: k.Type, Config: k.Config}); err != nil {
+		return nil, nil, err
+	}
+	if shown, err = json.Marshal(Sink{Type: k.Type, Config: redacted}); err != nil {
+		return nil, nil, err
+	}
+	return doc, shown, nil
 }
 
 // SaveRule checks rule r and creates it or updates it by source and name,

@@ -328,9 +328,9 @@ sinks:
 	report := apply(t, st, fmt.Sprintf(file, "tok-two", "hdr-two", "7s"), nil)
 	checkChanges(t, report, "sink hook updated")
 	want := []config.FieldChange{
-		{Path: "headers.Authorization", Old: `"[redacted]"`, New: `"[redacted]"`},
+		{Path: "headers.Authorization", Old: `"<redacted>"`, New: `"<redacted>"`},
 		{Path: "timeout", Old: `"5s"`, New: `"7s"`},
-		{Path: "url", Old: `"https://hooks.example.com/[redacted]"`, New: `"https://hooks.example.com/[redacted]"`},
+		{Path: "url", Old: `"<redacted>"`, New: `"<redacted>"`},
 	}
 	if diff := cmp.Diff(want, report.Changes[0].Fields); diff != "" {
 		t.Errorf("changed fields (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // FieldChange is one setting that differs between the stored item and the
@@ -91,7 +92,16 @@ func flatten(v any, path string, out map[string]string) {
 			flatten(child, fmt.Sprintf("%s[%d]", path, i), out)
 		}
 	default:
-		b, _ := json.Marshal(x)
-		out[path] = string(b)
+		out[path] = compactJSON(x)
 	}
+}
+
+// compactJSON writes a leaf value as JSON for people to read: "<" and ">"
+// stay as they are rather than being escaped for HTML.
+func compactJSON(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -12,44 +12,37 @@ import (
 
 func TestRedactSink(t *testing.T) {
 	tests := []struct {
-		name, settings, want string
+		name, sinkType, settings, want string
 	}{
 		{
-			name:     "webhook url with a token and headers",
-			settings: `{"url":"https://hooks.slack.com/services/T0/B0/XyZsecret?x=1","headers":{"Authorization":"Bearer abc"},"timeout":"5s"}`,
-			want:     `{"headers":{"Authorization":"[redacted]"},"timeout":"5s","url":"https://hooks.slack.com/[redacted]"}`,
+			name:     "webhook url with a token, headers and signing secrets",
+			sinkType: "webhook",
+			settings: `{"url":"https://hooks.example.com/T0/XyZsecret?x=1","headers":{"Authorization":"Bearer abc"},"timeout":"5s","secrets":["whsec_Zmlyc3Qtc2lnbmluZy1zZWNyZXQtMDEyMzQ1Njc4OQ==","whsec_c2Vjb25kLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3OA=="]}`,
+			want:     `{"url":"<redacted>","headers":{"Authorization":"<redacted>"},"timeout":"5s","secrets":["<redacted>","<redacted>"]}`,
 		},
 		{
-			name:     "bare host stays",
-			settings: `{"url":"http://127.0.0.1:9000"}`,
-			want:     `{"url":"http://127.0.0.1:9000"}`,
+			name:     "slack bot token",
+			sinkType: "slack",
+			settings: `{"token":"xoxb-SKtoken","channel":"#alerts"}`,
+			want:     `{"token":"<redacted>","channel":"#alerts"}`,
 		},
 		{
-			name:     "user in the url",
-			settings: `{"url":"https://user:pw@example.com"}`,
-			want:     `{"url":"https://example.com/[redacted]"}`,
-		},
-		{
-			name:     "hmac secrets and nested credentials",
-			settings: `{"secrets":["whsec_a","whsec_b"],"s3":{"bucket":"b","credentials":{"access_key_id":"AK","secret_access_key":"SK"},"token":"t"}}`,
-			want:     `{"s3":{"bucket":"b","credentials":"[redacted]","token":"[redacted]"},"secrets":"[redacted]"}`,
-		},
-		{
-			name:     "not a URL",
-			settings: `{"url":"::::"}`,
-			want:     `{"url":"[redacted]"}`,
+			name:     "s3 credentials",
+			sinkType: "s3",
+			settings: `{"bucket":"archive-bucket","access_key_id":"AK","secret_access_key":"SKsecret","session_token":"tok"}`,
+			want:     `{"bucket":"archive-bucket","access_key_id":"AK","secret_access_key":"<redacted>","session_token":"<redacted>"}`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := config.RedactSink(json.RawMessage(tt.settings))
+			got, err := config.RedactSink(tt.sinkType, json.RawMessage(tt.settings))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(got) != tt.want {
-				t.Errorf("RedactSink =\n%s\nwant\n%s", got, tt.want)
+			if diff := cmp.Diff(decode(t, tt.want), decode(t, string(got))); diff != "" {
+				t.Errorf("RedactSink (-want +got):\n%s", diff)
 			}
-			for _, secret := range []string{"XyZsecret", "Bearer", "whsec_", "SK", "pw@"} {
+			for _, secret := range []string{"XyZsecret", "Bearer", "whsec_", "SKsecret", "xoxb", "tok\""} {
 				if strings.Contains(string(got), secret) {
 					t.Errorf("redacted settings %s still hold %q", got, secret)
 				}
@@ -58,39 +51,51 @@ func TestRedactSink(t *testing.T) {
 	}
 }
 
+func TestRedactSinkRefusesUnknownType(t *testing.T) {
+	if got, err := config.RedactSink("carrier-pigeon", json.RawMessage(`{"url":"https://x/secret"}`)); err == nil {
+		t.Errorf("RedactSink of an unknown type = %s, want an error", got)
+	}
+}
+
 func TestRestoreSecrets(t *testing.T) {
-	stored := json.RawMessage(`{"url":"https://hooks.slack.com/services/T0/B0/tok","headers":{"Authorization":"Bearer abc","X-Team":"growth"},"timeout":"5s"}`)
+	stored := json.RawMessage(`{"url":"https://hooks.example.com/T0/tok","headers":{"Authorization":"Bearer abc","X-Team":"growth"},"timeout":"5s"}`)
 	tests := []struct {
 		name, update, want string
 	}{
 		{
 			name:   "read back and saved unchanged",
-			update: `{"headers":{"Authorization":"[redacted]","X-Team":"[redacted]"},"timeout":"5s","url":"https://hooks.slack.com/[redacted]"}`,
-			want:   `{"headers":{"Authorization":"Bearer abc","X-Team":"growth"},"timeout":"5s","url":"https://hooks.slack.com/services/T0/B0/tok"}`,
+			update: `{"headers":{"Authorization":"<redacted>","X-Team":"<redacted>"},"timeout":"5s","url":"<redacted>"}`,
+			want:   `{"headers":{"Authorization":"Bearer abc","X-Team":"growth"},"timeout":"5s","url":"https://hooks.example.com/T0/tok"}`,
 		},
 		{
 			name:   "one header and the timeout edited",
-			update: `{"headers":{"Authorization":"[redacted]","X-Team":"ops"},"timeout":"9s","url":"https://hooks.slack.com/[redacted]"}`,
-			want:   `{"headers":{"Authorization":"Bearer abc","X-Team":"ops"},"timeout":"9s","url":"https://hooks.slack.com/services/T0/B0/tok"}`,
+			update: `{"headers":{"Authorization":"<redacted>","X-Team":"ops"},"timeout":"9s","url":"<redacted>"}`,
+			want:   `{"headers":{"Authorization":"Bearer abc","X-Team":"ops"},"timeout":"9s","url":"https://hooks.example.com/T0/tok"}`,
 		},
 		{
 			name:   "new url",
-			update: `{"url":"https://hooks.slack.com/services/T1/B1/new"}`,
-			want:   `{"url":"https://hooks.slack.com/services/T1/B1/new"}`,
+			update: `{"url":"https://hooks.example.com/T1/new"}`,
+			want:   `{"url":"https://hooks.example.com/T1/new"}`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := config.RestoreSecrets(stored, json.RawMessage(tt.update))
+			got, err := config.RestoreSecrets("webhook", stored, json.RawMessage(tt.update))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var g, w any
-			_ = json.Unmarshal(got, &g)
-			_ = json.Unmarshal([]byte(tt.want), &w)
-			if diff := cmp.Diff(w, g); diff != "" {
+			if diff := cmp.Diff(decode(t, tt.want), decode(t, string(got))); diff != "" {
 				t.Errorf("RestoreSecrets (-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+func decode(t *testing.T, doc string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatalf("decode %s: %v", doc, err)
+	}
+	return v
 }

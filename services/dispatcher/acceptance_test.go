@@ -77,7 +77,7 @@ func TestDeadLettersWhenPolicyGivesUp(t *testing.T) {
 					rec.Status, rec.Attempts, rec.HTTPStatus, rec.Error, c.attempts, c.reason)
 			}
 			h.waitSettled()
-			if got := h.deadLetter().Header.Get(DeadLetterReasonHeader); got != c.reason {
+			if got := h.deadLetter().Header.Get(action.DeadLetterReasonHeader); got != c.reason {
 				t.Errorf("dead letter reason %q, want %q", got, c.reason)
 			}
 			if n := len(rc.requests()); n != c.attempts {

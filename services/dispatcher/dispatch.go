@@ -24,16 +24,6 @@ import (
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
 
-// Headers of a dead-lettered action, beside the trace context.
-const (
-	// DeadLetterReasonHeader says why the action was dead-lettered.
-	DeadLetterReasonHeader = "Zenith-Dead-Letter-Reason"
-	// DeadLetterAttemptsHeader is how many times the sink was tried.
-	DeadLetterAttemptsHeader = "Zenith-Attempts"
-	// DeadLetterStatusHeader is the sink's last answer, when it gave one.
-	DeadLetterStatusHeader = "Zenith-Status-Code"
-)
-
 // Span outcomes, beyond the audit statuses. A redelivered action whose
 // outcome was already recorded is a duplicate; one that goes back to
 // JetStream for a later delivery is retried after a failed call, deferred
@@ -415,10 +405,10 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 		Data:    j.msg.Data(),
 		Header:  nats.Header{},
 	}
-	msg.Header.Set(DeadLetterReasonHeader, reason)
-	msg.Header.Set(DeadLetterAttemptsHeader, strconv.Itoa(out.total()))
+	msg.Header.Set(action.DeadLetterReasonHeader, reason)
+	msg.Header.Set(action.DeadLetterAttemptsHeader, strconv.Itoa(out.total()))
 	if out.code != 0 {
-		msg.Header.Set(DeadLetterStatusHeader, strconv.Itoa(out.code))
+		msg.Header.Set(action.DeadLetterStatusHeader, strconv.Itoa(out.code))
 	}
 	telemetry.Inject(ctx, msg.Header)
 	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(j.action.DispatchID))

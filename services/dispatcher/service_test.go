@@ -324,10 +324,10 @@ func TestDeadLettersFinalFailure(t *testing.T) {
 
 	dead := h.deadLetter()
 	want := map[string]string{
-		DeadLetterReasonHeader:   "webhook answered 400",
-		DeadLetterAttemptsHeader: "1",
-		DeadLetterStatusHeader:   "400",
-		jetstream.MsgIDHeader:    a.DispatchID,
+		action.DeadLetterReasonHeader:   "webhook answered 400",
+		action.DeadLetterAttemptsHeader: "1",
+		action.DeadLetterStatusHeader:   "400",
+		jetstream.MsgIDHeader:           a.DispatchID,
 	}
 	for name, value := range want {
 		if got := dead.Header.Get(name); got != value {
@@ -372,7 +372,7 @@ func TestDeadLettersAfterMaxDeliver(t *testing.T) {
 		t.Errorf("receiver got %d requests, want 2 deliveries × 2 attempts", n)
 	}
 	want := "webhook answered 503; gave up after 4 attempts in 2 deliveries (DISPATCHER_MAX_DELIVER)"
-	if got := h.deadLetter().Header.Get(DeadLetterReasonHeader); got != want {
+	if got := h.deadLetter().Header.Get(action.DeadLetterReasonHeader); got != want {
 		t.Errorf("dead letter reason %q, want %q", got, want)
 	}
 }

@@ -51,7 +51,7 @@ func toAPIKey(k store.APIKey) *zenithv1.APIKey {
 // toSink converts a stored sink with its secrets redacted: the only way a
 // sink leaves the admin API.
 func toSink(k store.Sink) (*zenithv1.Sink, error) {
-	redacted, err := config.RedactSink(k.Config)
+	redacted, err := config.RedactSink(k.Type, k.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func (s *Server) UpdateSink(ctx context.Context, req *connect.Request[zenithv1.U
 		if err != nil {
 			return orNotFound(err, "sink", sink.Name)
 		}
-		if sink.Config, err = config.RestoreSecrets(stored.Config, sink.Config); err != nil {
+		if sink.Config, err = config.RestoreSecrets(stored.Type, stored.Config, sink.Config); err != nil {
 			return err
 		}
 		saved, _, err = config.SaveSink(ctx, tx, sink, "")
