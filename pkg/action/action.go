@@ -33,6 +33,8 @@ type Action struct {
 // Headers of action messages, beside the trace context. The dispatcher sets
 // the dead-letter ones on each action it copies to the dead-letter stream;
 // the admin API reads them, and sets ReplayHeader on an action it replays.
+// The rule-engine sets the reason and attempts (its deliveries) on each
+// event it dead-letters.
 const (
 	// DeadLetterReasonHeader says why the action was dead-lettered.
 	DeadLetterReasonHeader = "Zenith-Dead-Letter-Reason"

@@ -2,13 +2,14 @@
 // tiers, and the core NATS subject that announces configuration changes.
 //
 // Events flow ingestor → ZENITH_EVENTS → rule-engine → ZENITH_ACTIONS →
-// dispatcher. Actions that cannot be delivered end in ZENITH_DLQ. Every
-// service calls EnsureStreams at start; it is idempotent, so the services
-// may start in any order.
+// dispatcher. Actions that cannot be delivered, and events that cannot be
+// evaluated, end in ZENITH_DLQ. Every service calls EnsureStreams at start;
+// it is idempotent, so the services may start in any order.
 package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,51 +57,110 @@ func ActionSubject(sinkType string) string {
 }
 
 // DeadLetterSubject is the subject a dead-lettered action for a sink of
-// sinkType is kept on.
+// sinkType is kept on: zenith.dlq.<sink type>, one token after the prefix.
 func DeadLetterSubject(sinkType string) string {
 	return deadLetterPrefix + sinkType
 }
 
-// StreamOptions tune the streams. The zero value is a single-node setup.
+// ActionDeadLetters matches the subjects of every dead-lettered action, and
+// of nothing else in the dead-letter stream.
+const ActionDeadLetters = deadLetterPrefix + "*"
+
+// eventDeadLetterPrefix starts the subjects of dead-lettered events. Sink
+// types are single tokens, so zenith.dlq.events.<source> never collides with
+// an action's dead-letter subject.
+const eventDeadLetterPrefix = deadLetterPrefix + "events."
+
+// EventDeadLetterSubject is the subject an event of source is kept on when
+// the rule-engine could not evaluate it: zenith.dlq.events.<source>. source
+// must have been validated (event.ValidSourceName); an event whose source
+// is not known to be valid goes on EventDeadLetterSubject(InvalidSource).
+func EventDeadLetterSubject(source string) string {
+	return eventDeadLetterPrefix + source
+}
+
+// InvalidSource stands for the source of a dead-lettered event whose own
+// source could not be read or is not a valid name.
+const InvalidSource = "_invalid"
+
+// EventDeadLetters matches the subjects of every dead-lettered event.
+const EventDeadLetters = eventDeadLetterPrefix + ">"
+
+// StreamOptions tune the streams. Every service applies them at start, so
+// all three must be given the same values; each reads them from the
+// environment variables of the env tags. The zero value of a field means its
+// default (WithDefaults), which is also its envDefault.
 type StreamOptions struct {
-	// Replicas is the number of copies of each stream in a NATS cluster;
-	// 0 means 1.
-	Replicas int
-	// MaxAge bounds how long a message is kept; 0 means 7 days.
-	MaxAge time.Duration
-	// MaxBytes bounds each stream's size; 0 means 1 GiB. A full stream refuses
-	// new messages rather than dropping unprocessed ones.
-	MaxBytes int64
+	// Replicas is the number of copies of each stream in a NATS cluster:
+	// 3 in a three-node cluster, so that an acknowledged event survives the
+	// loss of a node; 1 for a single server.
+	Replicas int `env:"ZENITH_STREAM_REPLICAS" envDefault:"1"`
+	// MaxAge bounds how long a message is kept. On the work-queue streams it
+	// bounds how long an event or action may wait for its consumer: one
+	// older than this is removed unprocessed, so it must outlast any outage
+	// of the consumers.
+	MaxAge time.Duration `env:"ZENITH_STREAM_MAX_AGE" envDefault:"168h"`
+	// MaxBytes bounds each stream's size. A full stream refuses new messages
+	// (the ingestor answers 429) rather than dropping unprocessed ones.
+	MaxBytes int64 `env:"ZENITH_STREAM_MAX_BYTES" envDefault:"1073741824"`
 	// DuplicateWindow is how long a message id is remembered to drop a resent
-	// message; 0 means 10 minutes.
+	// message. It must outlast the longest time between two publishes of the
+	// same message: a producer's resend, and the rule-engine's re-publish of
+	// an event's actions when the event is delivered again (see
+	// ruleengine.Config).
 	//
 	// TODO: keep the ids of processed events across a NATS restart. JetStream
 	// rebuilds its id memory from the messages a stream still holds, and the
 	// work-queue streams drop a message once it is processed, so an event
 	// resent just after a restart is evaluated again; only the audit log's
 	// dispatch ids then stop a second delivery.
-	DuplicateWindow time.Duration
+	DuplicateWindow time.Duration `env:"ZENITH_STREAM_DUPLICATE_WINDOW" envDefault:"10m"`
 }
 
-func (o StreamOptions) withDefaults() StreamOptions {
+// Defaults of StreamOptions, the same as their envDefault tags.
+const (
+	DefaultReplicas        = 1
+	DefaultMaxAge          = 7 * 24 * time.Hour
+	DefaultMaxBytes        = 1 << 30
+	DefaultDuplicateWindow = 10 * time.Minute
+)
+
+// WithDefaults returns o with every zero field set to its default.
+func (o StreamOptions) WithDefaults() StreamOptions {
 	if o.Replicas == 0 {
-		o.Replicas = 1
+		o.Replicas = DefaultReplicas
 	}
 	if o.MaxAge == 0 {
-		o.MaxAge = 7 * 24 * time.Hour
+		o.MaxAge = DefaultMaxAge
 	}
 	if o.MaxBytes == 0 {
-		o.MaxBytes = 1 << 30
+		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.DuplicateWindow == 0 {
-		o.DuplicateWindow = 10 * time.Minute
+		o.DuplicateWindow = DefaultDuplicateWindow
 	}
 	return o
 }
 
+// Validate reports the first option that cannot work.
+func (o StreamOptions) Validate() error {
+	o = o.WithDefaults()
+	switch {
+	case o.Replicas < 1 || o.Replicas > 5:
+		return fmt.Errorf("ZENITH_STREAM_REPLICAS must be 1 to 5, got %d", o.Replicas)
+	case o.MaxAge < 0 || o.DuplicateWindow < 0:
+		return errors.New("ZENITH_STREAM_MAX_AGE and ZENITH_STREAM_DUPLICATE_WINDOW must not be negative")
+	case o.MaxBytes < 0:
+		return fmt.Errorf("ZENITH_STREAM_MAX_BYTES must not be negative, got %d", o.MaxBytes)
+	case o.DuplicateWindow > o.MaxAge:
+		return fmt.Errorf("ZENITH_STREAM_DUPLICATE_WINDOW (%s) must not exceed ZENITH_STREAM_MAX_AGE (%s)", o.DuplicateWindow, o.MaxAge)
+	}
+	return nil
+}
+
 // EnsureStreams creates the three streams, or updates them to opts.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	// Events and actions are work queues: a message is removed once its
 	// consumer acknowledged it, so the limits bound the backlog, not the
 	// history. Dead letters are kept until they age out or are replayed.
@@ -110,7 +170,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 	}{
 		{EventsStream, eventsPrefix + ">", "events accepted by the ingestor, awaiting rule evaluation", jetstream.WorkQueuePolicy},
 		{ActionsStream, actionsPrefix + ">", "actions of matched rules, awaiting delivery to sinks", jetstream.WorkQueuePolicy},
-		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered", jetstream.LimitsPolicy},
+		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered and events that could not be evaluated", jetstream.LimitsPolicy},
 	}
 	for _, s := range streams {
 		cfg := jetstream.StreamConfig{
@@ -143,3 +203,63 @@ func AnnounceChange(nc *nats.Conn) error {
 	}
 	return nil
 }
+
+// maxHeaderValue bounds a header value HeaderSafe returns, in bytes.
+const maxHeaderValue = 1024
+
+// HeaderSafe returns s fit for a NATS header value, such as the reason of a
+// dead letter: control characters, which cannot travel in a header, become
+// spaces, and a long s is cut to its first kilobyte.
+func HeaderSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxHeaderValue {
+		s = strings.ToValidUTF8(s[:maxHeaderValue], "")
+	}
+	return s
+}
+
+// Close flushes what nc has published and acknowledged, waiting at most
+// timeout for the server to confirm that it received all of it, then closes
+// nc. It returns the flush's error: an acknowledgement the server did not
+// confirm may be lost, and its message delivered again.
+func Close(nc *nats.Conn, timeout time.Duration) error {
+	defer nc.Close()
+	if err := nc.FlushTimeout(timeout); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("flush NATS connection: %w", err)
+	}
+	return nil
+}
+
+// IsStreamFull reports whether err, from a publish, means that JetStream
+// refused the message for lack of room: the stream reached its limits (it
+// discards new messages rather than old ones) or the server its storage.
+// A producer should then slow down and retry later; any other publish error
+// means JetStream could not be reached or did not answer.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case errCodeInsufficientResources, errCodeStorageResourcesExceeded:
+		return true
+	case errCodeStoreFailed:
+		// The same code covers a failed write; only the limits' refusals
+		// say "maximum ... exceeded".
+		return strings.HasPrefix(apiErr.Description, "maximum ") && strings.HasSuffix(apiErr.Description, " exceeded")
+	}
+	return false
+}
+
+// JetStream error codes of a publish refused for lack of room, as
+// nats-server numbers them (they are not among nats.go's constants).
+const (
+	errCodeInsufficientResources    jetstream.ErrorCode = 10023
+	errCodeStorageResourcesExceeded jetstream.ErrorCode = 10047
+	errCodeStoreFailed              jetstream.ErrorCode = 10077
+)

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ func TestSubjects(t *testing.T) {
 		{bus.EventSubject("ci", "build"), "zenith.events.ci.build"},
 		{bus.ActionSubject("webhook"), "zenith.actions.webhook"},
 		{bus.DeadLetterSubject("webhook"), "zenith.dlq.webhook"},
+		{bus.EventDeadLetterSubject("shop"), "zenith.dlq.events.shop"},
+		{bus.ActionDeadLetters, "zenith.dlq.*"},
+		{bus.EventDeadLetters, "zenith.dlq.events.>"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -213,5 +217,65 @@ func TestAnnounceChange(t *testing.T) {
 	nc.Close()
 	if err := bus.AnnounceChange(nc); err == nil {
 		t.Error("AnnounceChange on a closed connection succeeded")
+	}
+}
+
+func TestStreamOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opts bus.StreamOptions
+		ok   bool
+	}{
+		{"zero value", bus.StreamOptions{}, true},
+		{"three replicas", bus.StreamOptions{Replicas: 3}, true},
+		{"six replicas", bus.StreamOptions{Replicas: 6}, false},
+		{"negative size", bus.StreamOptions{MaxBytes: -1}, false},
+		{"window beyond age", bus.StreamOptions{MaxAge: time.Minute, DuplicateWindow: time.Hour}, false},
+	}
+	for _, tt := range tests {
+		if err := tt.opts.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestHeaderSafe(t *testing.T) {
+	long := strings.Repeat("é", 600) // 1200 bytes
+	tests := []struct {
+		in, want string
+	}{
+		{"sink answered 503", "sink answered 503"},
+		{"line\nbreak\ttab\x7f", "line break tab "},
+		{long, strings.Repeat("é", 512)},
+	}
+	for _, tt := range tests {
+		if got := bus.HeaderSafe(tt.in); got != tt.want {
+			t.Errorf("HeaderSafe(%.20q…) = %.20q… (%d bytes), want %.20q… (%d bytes)", tt.in, got, len(got), tt.want, len(tt.want))
+		}
+	}
+}
+
+func TestIsStreamFull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, js := connect(t)
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{MaxBytes: 2 << 10}); err != nil {
+		t.Fatal(err)
+	}
+
+	var err error
+	for i := 0; err == nil; i++ {
+		if i == 100 {
+			t.Fatal("a 2 KiB stream took 100 messages")
+		}
+		_, err = js.Publish(ctx, bus.EventSubject("shop", "a"), make([]byte, 200))
+	}
+	if !bus.IsStreamFull(err) {
+		t.Errorf("IsStreamFull(%v) = false for a full stream", err)
+	}
+
+	_, err = js.Publish(ctx, "zenith.nowhere", nil)
+	if err == nil || bus.IsStreamFull(err) {
+		t.Errorf("publish to no stream: err %v, IsStreamFull %v; want an error that is not a full stream", err, bus.IsStreamFull(err))
 	}
 }

@@ -142,3 +142,19 @@ var (
 		Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 	})
 )
+
+// Delivery guarantee metrics: what the consumers gave up on, and how often
+// JetStream delivered a message again.
+var (
+	// EventsDeadLettered counts poison events sent to the dead-letter stream.
+	EventsDeadLettered = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_engine_events_dead_lettered_total",
+		Help: "Events the rule-engine gave up on after ENGINE_MAX_DELIVER failed deliveries and sent to the dead-letter stream, by source.",
+	}, []string{"source"})
+
+	// Redeliveries counts messages received for a second time or more.
+	Redeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_redeliveries_total",
+		Help: "Messages JetStream delivered again (a retry, a hand-back, or an ack wait that ran out), by tier.",
+	}, []string{"tier"})
+)

@@ -18,6 +18,13 @@ type Options struct {
 	Port int
 	// StoreDir holds JetStream's files.
 	StoreDir string
+	// SyncAlways makes JetStream write every message to disk (fsync) before
+	// it acknowledges it, so that an acknowledged event survives a power
+	// loss or a kernel crash, not only a crash of the process. Without it
+	// JetStream syncs every two minutes (sync_interval), and the OS page
+	// cache holds what was acknowledged since. It costs 3 to 10 times the
+	// publish throughput; see docs/guarantees.md.
+	SyncAlways bool
 }
 
 // Server is a running embedded NATS server.
@@ -42,6 +49,7 @@ func Start(opts Options) (*Server, error) {
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   opts.StoreDir,
+		SyncAlways: opts.SyncAlways,
 		NoSigs:     true,
 		// The default of 1 MiB is below the largest event the ingestor
 		// accepts once headers are counted.
