@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,9 +19,40 @@ import (
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
 
-// errUnavailable means an event could not be persisted; the producer should
-// retry it later with the same id.
+// errUnavailable means an event could not be persisted because JetStream
+// could not be reached or did not answer in time; the producer should retry
+// it later with the same id.
 var errUnavailable = errors.New("the event could not be stored; retry later with the same id")
+
+// errStreamFull means JetStream had no room for the event: the pipeline is
+// behind and its stream reached its limits. The producer should slow down
+// and retry later with the same id.
+var errStreamFull = errors.New("the pipeline is full and could not store the event; retry later with the same id")
+
+// How long a producer is asked to wait (Retry-After) before retrying an
+// event that was not stored: NATS reconnects within about a second, while a
+// full stream needs the consumers to catch up.
+const (
+	retryAfterUnavailable = time.Second
+	retryAfterFull        = 5 * time.Second
+)
+
+// notStored wraps the error of a publish in errStreamFull or errUnavailable.
+func notStored(err error) error {
+	if bus.IsStreamFull(err) {
+		return fmt.Errorf("%w: %w", errStreamFull, err)
+	}
+	return fmt.Errorf("%w: %w", errUnavailable, err)
+}
+
+// retryAfter is how long a producer should wait before retrying an event
+// that was not stored because of err.
+func retryAfter(err error) time.Duration {
+	if errors.Is(err, errStreamFull) {
+		return retryAfterFull
+	}
+	return retryAfterUnavailable
+}
 
 // accepted is the outcome of persisting one event.
 type accepted struct {
@@ -71,7 +103,7 @@ func (p *publisher) publish(ctx context.Context, e *event.Event) (accepted, erro
 	defer cancel()
 	ack, err := p.js.PublishMsg(ctx, message(ctx, e), jetstream.WithMsgID(msgID(e)))
 	if err != nil {
-		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, err)
+		return accepted{}, notStored(err)
 	}
 	metrics.EventsAccepted.WithLabelValues(e.Source).Inc()
 	return accepted{ID: e.ID, Duplicate: ack.Duplicate}, nil
@@ -93,7 +125,7 @@ func (p *publisher) publishAll(ctx context.Context, events []event.Event) ([]acc
 	results := make([]accepted, len(events))
 	for i, future := range futures {
 		if errs[i] != nil {
-			errs[i] = fmt.Errorf("%w: %w", errUnavailable, errs[i])
+			errs[i] = notStored(errs[i])
 			continue
 		}
 		results[i], errs[i] = p.await(ctx, &events[i], future)
@@ -107,10 +139,16 @@ func (p *publisher) await(ctx context.Context, e *event.Event, future jetstream.
 		metrics.EventsAccepted.WithLabelValues(e.Source).Inc()
 		return accepted{ID: e.ID, Duplicate: ack.Duplicate}, nil
 	case err := <-future.Err():
-		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, err)
+		return accepted{}, notStored(err)
 	case <-ctx.Done():
 		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, ctx.Err())
 	}
+}
+
+// logNotStored logs and counts an event JetStream did not store.
+func logNotStored(ctx context.Context, log *slog.Logger, e *event.Event, err error) {
+	log.WarnContext(ctx, "event not stored", "source", e.Source, "event_id", e.ID, "err", err)
+	metrics.EventsRejected.WithLabelValues(e.Source, rejectReason(err)).Inc()
 }
 
 // annotate records an event's identity on the request's span.
@@ -126,6 +164,9 @@ func annotate(span trace.Span, e *event.Event) {
 func rejectReason(err error) string {
 	if fe, ok := event.AsFieldError(err); ok {
 		return fe.Reason()
+	}
+	if errors.Is(err, errStreamFull) {
+		return "stream_full"
 	}
 	if errors.Is(err, errUnavailable) {
 		return "unavailable"

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/bus"
 )
 
 // Config is the ingestor's configuration, read from the environment.
@@ -47,12 +49,18 @@ type Config struct {
 	PublishTimeout time.Duration `env:"INGESTOR_PUBLISH_TIMEOUT" envDefault:"5s"`
 	// ShutdownGrace bounds how long a stop waits for requests in flight.
 	ShutdownGrace time.Duration `env:"INGESTOR_SHUTDOWN_GRACE" envDefault:"20s"`
+	// Streams are the streams' limits and replicas, the same in every
+	// service (ZENITH_STREAM_*).
+	Streams bus.StreamOptions
 }
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv() (Config, error) {
 	cfg, err := env.ParseAs[Config]()
 	if err != nil {
+		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
+	}
+	if err := cfg.Streams.Validate(); err != nil {
 		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
 	}
 	return cfg, nil

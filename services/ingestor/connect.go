@@ -48,9 +48,8 @@ func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.I
 
 	result, err := h.pub.publish(ctx, &e)
 	if err != nil {
-		h.log.ErrorContext(ctx, "publish event", "source", e.Source, "event_id", e.ID, "err", err)
-		metrics.EventsRejected.WithLabelValues(e.Source, "unavailable").Inc()
-		return nil, connect.NewError(connect.CodeUnavailable, errUnavailable)
+		logNotStored(ctx, h.log, &e, err)
+		return nil, notStoredError(err)
 	}
 	return connect.NewResponse(&zenithv1.IngestResponse{Id: result.ID, Duplicate: result.Duplicate}), nil
 }
@@ -75,12 +74,24 @@ func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenit
 	for i := range events {
 		resp.Results[i] = &zenithv1.IngestResult{Id: events[i].ID, Duplicate: results[i].Duplicate}
 		if errs[i] != nil {
-			h.log.ErrorContext(ctx, "publish event", "source", events[i].Source, "event_id", events[i].ID, "err", errs[i])
-			metrics.EventsRejected.WithLabelValues(events[i].Source, "unavailable").Inc()
-			resp.Results[i].Error = errUnavailable.Error()
+			logNotStored(ctx, h.log, &events[i], errs[i])
+			resp.Results[i].Error = notStoredError(errs[i]).Message()
 		}
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// notStoredError is the answer to an event JetStream did not store:
+// ResourceExhausted when the stream is full, Unavailable when JetStream
+// could not be reached, both with a Retry-After.
+func notStoredError(err error) *connect.Error {
+	code, public := connect.CodeUnavailable, errUnavailable
+	if errors.Is(err, errStreamFull) {
+		code, public = connect.CodeResourceExhausted, errStreamFull
+	}
+	cerr := connect.NewError(code, public)
+	cerr.Meta().Set("Retry-After", retryAfterSeconds(retryAfter(err)))
+	return cerr
 }
 
 func startSpan(ctx context.Context, req connect.AnyRequest) (context.Context, trace.Span) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/zenith-hq/zenith/pkg/bus"
@@ -22,6 +24,8 @@ import (
 	"github.com/zenith-hq/zenith/pkg/event"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+	"github.com/zenith-hq/zenith/pkg/natsembed"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 	"github.com/zenith-hq/zenith/services/ingestor"
@@ -63,8 +67,13 @@ func start(t *testing.T) *harness {
 // it, over a fresh database and NATS server.
 func startWith(t *testing.T, edit func(*ingestor.Config)) *harness {
 	t.Helper()
+	return startWithNATS(t, testenv.NATS(t), edit)
+}
+
+// startWithNATS is startWith against the NATS server at natsURL.
+func startWithNATS(t *testing.T, natsURL string, edit func(*ingestor.Config)) *harness {
+	t.Helper()
 	st, dsn := testenv.Store(t)
-	natsURL := testenv.NATS(t)
 
 	file, err := config.Parse([]byte(testConfig))
 	if err != nil {
@@ -133,6 +142,14 @@ func launch(t *testing.T, dsn, natsURL string, edit func(*ingestor.Config)) *har
 
 func (h *harness) post(t *testing.T, key, body string) (int, map[string]any) {
 	t.Helper()
+	status, _, out := h.postFull(t, key, body)
+	return status, out
+}
+
+// postFull posts an event and returns the answer's status, headers and
+// JSON body.
+func (h *harness) postFull(t *testing.T, key, body string) (int, http.Header, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/events", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +167,7 @@ func (h *harness) post(t *testing.T, key, body string) (int, map[string]any) {
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("answer %d is not JSON: %q", resp.StatusCode, raw)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 // storedEvents returns the events in the events stream, in order.
@@ -286,16 +303,89 @@ func equalJSON(a, b map[string]any) bool {
 	return bytes.Equal(x, y)
 }
 
-func TestUnavailableWhenNATSIsGone(t *testing.T) {
+func TestUnavailableWhenTheStreamIsGone(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
 	// Without the events stream JetStream cannot store the event.
 	if err := h.js.DeleteStream(ctx, bus.EventsStream); err != nil {
 		t.Fatal(err)
 	}
-	status, body := h.post(t, shopKey, `{"type":"a.b","data":{}}`)
-	if status != http.StatusServiceUnavailable || body["error"] != "unavailable" {
-		t.Fatalf("got %d %v, want 503 unavailable", status, body)
+	status, header, body := h.postFull(t, shopKey, `{"type":"a.b","data":{}}`)
+	if status != http.StatusServiceUnavailable || body["error"] != "unavailable" || header.Get("Retry-After") != "1" {
+		t.Fatalf("got %d %v, Retry-After %q; want 503 unavailable, Retry-After 1", status, body, header.Get("Retry-After"))
+	}
+}
+
+// ingestOne sends one event through ConnectRPC, with the given id.
+func (h *harness) ingestOne(id string) error {
+	client := zenithv1connect.NewIngestorServiceClient(h2cClient(), h.url, connect.WithGRPC())
+	req := connect.NewRequest(&zenithv1.IngestRequest{Event: &zenithv1.Event{
+		Id: id, Type: "a.b", Payload: &zenithv1.Event_DataJson{DataJson: []byte(`{}`)},
+	}})
+	req.Header().Set(ingestor.APIKeyHeader, shopKey)
+	_, err := client.Ingest(context.Background(), req)
+	return err
+}
+
+// checkRetryLater checks that err is a ConnectRPC error of code that asks
+// to retry after retryAfter seconds.
+func checkRetryLater(t *testing.T, err error, code connect.Code, retryAfter string) {
+	t.Helper()
+	var cerr *connect.Error
+	if !errors.As(err, &cerr) || cerr.Code() != code || cerr.Meta().Get("Retry-After") != retryAfter {
+		t.Errorf("ConnectRPC answer %v, want %v with Retry-After %s", err, code, retryAfter)
+	}
+}
+
+func TestUnavailableWhenNATSIsDown(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startWithNATS(t, srv.URL(), func(*ingestor.Config) {})
+	if status, body := h.post(t, shopKey, `{"id":"before","type":"a.b","data":{}}`); status != http.StatusAccepted {
+		t.Fatalf("with NATS up: %d %v, want 202", status, body)
+	}
+	before := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "unavailable"))
+
+	srv.Shutdown()
+	status, header, body := h.postFull(t, shopKey, `{"id":"during","type":"a.b","data":{}}`)
+	if status != http.StatusServiceUnavailable || body["error"] != "unavailable" || header.Get("Retry-After") != "1" {
+		t.Errorf("with NATS down: %d %v, Retry-After %q; want 503 unavailable, Retry-After 1", status, body, header.Get("Retry-After"))
+	}
+	checkRetryLater(t, h.ingestOne("during-rpc"), connect.CodeUnavailable, "1")
+	if got := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "unavailable")) - before; got != 2 {
+		t.Errorf("events rejected as unavailable = %v, want 2", got)
+	}
+}
+
+func TestFullStreamRefusesWithRetryAfter(t *testing.T) {
+	h := startWith(t, func(cfg *ingestor.Config) { cfg.Streams.MaxBytes = 4 << 10 })
+	before := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "stream_full"))
+
+	// Fill the stream: every event answered 202 is stored, the first refused
+	// one is not, and the refusal asks the producer to slow down.
+	accepted := 0
+	for i := 0; ; i++ {
+		if i == 100 {
+			t.Fatal("a 4 KiB stream took 100 events")
+		}
+		status, header, body := h.postFull(t, shopKey, fmt.Sprintf(`{"id":"e-%d","type":"a.b","data":{"pad":%q}}`, i, strings.Repeat("x", 200)))
+		if status == http.StatusAccepted {
+			accepted++
+			continue
+		}
+		if status != http.StatusTooManyRequests || body["error"] != "resource_exhausted" || header.Get("Retry-After") != "5" {
+			t.Fatalf("full stream: %d %v, Retry-After %q; want 429 resource_exhausted, Retry-After 5", status, body, header.Get("Retry-After"))
+		}
+		break
+	}
+	if n := len(h.storedEvents(t)); n != accepted || accepted == 0 {
+		t.Errorf("stream holds %d events, %d were accepted: want the same, and some", n, accepted)
+	}
+	checkRetryLater(t, h.ingestOne("rpc-when-full"), connect.CodeResourceExhausted, "5")
+	if got := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "stream_full")) - before; got != 2 {
+		t.Errorf("events rejected as stream_full = %v, want 2", got)
 	}
 }
 

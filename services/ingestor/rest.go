@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -28,11 +29,14 @@ var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/ingestor")
 // errorBody is the JSON body of every REST error answer.
 type errorBody struct {
 	// Error is a stable code: invalid_argument, unauthenticated,
-	// forbidden, too_large, unavailable, internal.
+	// forbidden, too_large, resource_exhausted, unavailable, internal.
 	Error string `json:"error"`
 	// Field names the bad field of an invalid_argument answer.
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
+	// retryAfter, when set, is sent as the Retry-After header: how long
+	// the producer should wait before trying again.
+	retryAfter time.Duration
 }
 
 // unauthenticatedMessage is the one answer to every key that does not
@@ -55,11 +59,13 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	metrics.EventsReceived.WithLabelValues("http").Inc()
 
 	status, body := h.handle(ctx, span, w, r)
-	if status >= 500 {
-		span.SetStatus(codes.Error, body.(errorBody).Message)
-	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if eb, ok := body.(errorBody); ok {
+		if status >= 500 {
+			span.SetStatus(codes.Error, eb.Message)
+		}
+		if eb.retryAfter > 0 {
+			w.Header().Set("Retry-After", retryAfterSeconds(eb.retryAfter))
+		}
 	}
 	writeJSON(w, status, body)
 }
@@ -83,11 +89,20 @@ func (h *restHandler) handle(ctx context.Context, span trace.Span, w http.Respon
 
 	result, err := h.pub.publish(ctx, &e)
 	if err != nil {
-		h.log.ErrorContext(ctx, "publish event", "source", e.Source, "event_id", e.ID, "err", err)
-		metrics.EventsRejected.WithLabelValues(e.Source, "unavailable").Inc()
-		return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: errUnavailable.Error()}
+		return h.notStored(ctx, &e, err)
 	}
 	return http.StatusAccepted, result
+}
+
+// notStored answers a request whose event JetStream did not store: 429 when
+// the stream is full, 503 when JetStream could not be reached; both ask the
+// producer to retry later.
+func (h *restHandler) notStored(ctx context.Context, e *event.Event, err error) (int, any) {
+	logNotStored(ctx, h.log, e, err)
+	if errors.Is(err, errStreamFull) {
+		return http.StatusTooManyRequests, errorBody{Error: "resource_exhausted", Message: errStreamFull.Error(), retryAfter: retryAfterFull}
+	}
+	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: errUnavailable.Error(), retryAfter: retryAfterUnavailable}
 }
 
 func (h *restHandler) authFailure(ctx context.Context, err error) (int, any) {
@@ -97,7 +112,7 @@ func (h *restHandler) authFailure(ctx context.Context, err error) (int, any) {
 	}
 	h.log.ErrorContext(ctx, "verify API key", "err", err)
 	metrics.EventsRejected.WithLabelValues("", "unavailable").Inc()
-	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "the API key could not be checked; retry later"}
+	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "the API key could not be checked; retry later", retryAfter: retryAfterUnavailable}
 }
 
 // refuse answers a request whose event is invalid or too large.
@@ -127,6 +142,12 @@ func readEvent(w http.ResponseWriter, r *http.Request, maxBody int64) (event.Eve
 		return event.Event{}, &event.FieldError{Field: "body", Problem: "could not be read"}
 	}
 	return event.ParseJSON(body)
+}
+
+// retryAfterSeconds writes d as a Retry-After value: whole seconds, at
+// least one.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -23,6 +23,10 @@ import (
 	"github.com/zenith-hq/zenith/services/ingestor/internal/admin"
 )
 
+// natsFlushTimeout bounds the wait for the server to confirm the last
+// messages when the connection closes.
+const natsFlushTimeout = 5 * time.Second
+
 // Service is a running ingestor.
 type Service struct {
 	cfg      Config
@@ -82,7 +86,7 @@ func (s *Service) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open JetStream: %w", err)
 	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, s.cfg.Streams); err != nil {
 		return err
 	}
 	if err := s.applyConfig(ctx); err != nil {
@@ -265,7 +269,9 @@ func (s *Service) shutdown(ctx context.Context) error {
 
 func (s *Service) close() {
 	if s.nc != nil {
-		_ = s.nc.Drain()
+		if err := bus.Close(s.nc, natsFlushTimeout); err != nil {
+			s.log.Warn("close NATS connection", "err", err)
+		}
 	}
 	if s.store != nil {
 		s.store.Close()
