@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/bus"
 )
 
 // Config is the rule-engine's configuration. Every field but DatabaseURL has
@@ -25,17 +27,46 @@ type Config struct {
 	// announced, in case an announcement was missed.
 	Resync time.Duration `env:"ENGINE_RESYNC_INTERVAL" envDefault:"30s"`
 	// AckWait is how long JetStream waits for an event's acknowledgement
-	// before delivering it again.
+	// before delivering it again: how soon the events a crashed rule-engine
+	// held are evaluated by another. An event's work is bounded well below
+	// it (PublishTimeout), so only a crash lets it run out.
 	AckWait time.Duration `env:"ENGINE_ACK_WAIT" envDefault:"30s"`
-	// MaxDeliver is how many times an event is delivered before JetStream
-	// gives up on it.
+	// MaxDeliver is how many deliveries of an event may fail before it is
+	// dead-lettered as a poison event: copied to the dead-letter stream and
+	// recorded in event_dead_letters with the reason. The consumer allows a
+	// few deliveries more, so that an event whose last delivery was cut short
+	// by a crash comes back to be dead-lettered rather than stay undelivered.
 	MaxDeliver int `env:"ENGINE_MAX_DELIVER" envDefault:"5"`
 	// RetryDelay is how long an event whose actions could not be stored
-	// waits before it is delivered again.
+	// waits before its second delivery; each further delivery waits twice as
+	// long, up to AckWait.
 	RetryDelay time.Duration `env:"ENGINE_RETRY_DELAY" envDefault:"1s"`
 	// PublishTimeout bounds the wait for JetStream to store an event's
-	// actions, and with it how long shutdown waits for work in flight.
+	// actions.
 	PublishTimeout time.Duration `env:"ENGINE_PUBLISH_TIMEOUT" envDefault:"5s"`
+	// DrainTimeout bounds a shutdown's wait for the workers: events they have
+	// not finished by then are handed back to JetStream for another
+	// rule-engine, not left to wait out AckWait.
+	DrainTimeout time.Duration `env:"ENGINE_DRAIN_TIMEOUT" envDefault:"10s"`
+	// Streams are the streams' limits and replicas, the same in every
+	// service (ZENITH_STREAM_*).
+	Streams bus.StreamOptions
+}
+
+// spareDeliveries is how many deliveries the consumer allows beyond
+// MaxDeliver. The rule-engine dead-letters an event that failed on its
+// MaxDeliver-th delivery, and one delivered more often than that without
+// being settled (its workers crashed or were killed each time).
+const spareDeliveries = 2
+
+// republishSpan is the longest time between the first and the last
+// evaluation of one event, each of which publishes its actions: every
+// delivery the consumer allows, each waiting at most AckWait for a crashed
+// worker and at most AckWait as a retry delay. The actions stream's
+// duplicate window must outlast it, or a late evaluation stores its actions
+// a second time.
+func (c Config) republishSpan() time.Duration {
+	return time.Duration(c.MaxDeliver+spareDeliveries) * 2 * c.AckWait
 }
 
 // ConfigFromEnv reads the configuration from the environment and validates
@@ -72,6 +103,16 @@ func (c Config) Validate() error {
 		// An event whose ack wait runs out while its actions are still being
 		// stored is delivered to a second worker for nothing.
 		return fmt.Errorf("config: ENGINE_ACK_WAIT (%s) must be longer than ENGINE_PUBLISH_TIMEOUT (%s)", c.AckWait, c.PublishTimeout)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("config: ENGINE_DRAIN_TIMEOUT must not be negative, got %s", c.DrainTimeout)
+	}
+	if err := c.Streams.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if window := c.Streams.WithDefaults().DuplicateWindow; c.republishSpan() >= window {
+		return fmt.Errorf("config: an event may be evaluated again up to %s after its first evaluation "+
+			"((ENGINE_MAX_DELIVER + %d) × 2 × ENGINE_ACK_WAIT), which ZENITH_STREAM_DUPLICATE_WINDOW (%s) must outlast",
+			c.republishSpan(), spareDeliveries, window)
 	}
 	return nil
 }

@@ -20,21 +20,47 @@ const fetchWait = time.Second
 
 // consume pulls events and hands them to the workers until ctx ends, then
 // drains: it stops pulling and waits for the workers to finish what was
-// fetched. It returns an error only when the consumer is gone.
+// fetched, at most DrainTimeout, after which the events not yet settled are
+// handed back to JetStream. It returns an error only when the consumer is
+// gone.
 func (s *Service) consume(ctx context.Context) error {
 	queue := make(chan jetstream.Msg, s.cfg.WorkerCount)
+	// Workers finish the events they were given even after ctx ends, until
+	// the drain's deadline cancels workCtx.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
 	var workers sync.WaitGroup
-	// Workers finish the events they were given even after ctx ends; the
-	// publish timeout bounds how long that takes.
-	workCtx := context.WithoutCancel(ctx)
 	for range s.cfg.WorkerCount {
 		workers.Go(func() { s.work(workCtx, queue) })
 	}
+	workersDone := make(chan struct{})
+	var clock sync.WaitGroup
+	clock.Go(func() { s.cutShortOnDrain(ctx, workersDone, cancelWork) })
 
 	err := s.feed(ctx, queue)
 	close(queue)
 	workers.Wait()
+	close(workersDone)
+	clock.Wait()
 	return err
+}
+
+// cutShortOnDrain cancels the workers' context (cancelWork) if they are not
+// done DrainTimeout after ctx ends.
+func (s *Service) cutShortOnDrain(ctx context.Context, workersDone <-chan struct{}, cancelWork func()) {
+	select {
+	case <-workersDone:
+		return
+	case <-ctx.Done():
+	}
+	timer := time.NewTimer(s.cfg.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-workersDone:
+	case <-timer.C:
+		s.log.Warn("drain timeout: handing back the events not yet evaluated", "timeout", s.cfg.DrainTimeout)
+		cancelWork()
+	}
 }
 
 // feed sends one pull request after another and moves the events to queue,
@@ -96,11 +122,16 @@ func (s *Service) fetch(queue chan<- jetstream.Msg) error {
 	return batch.Error()
 }
 
-// work handles messages from queue until it is closed.
+// work handles messages from queue until it is closed. Once ctx ends (the
+// drain's deadline passed) it hands back what remains instead.
 func (s *Service) work(ctx context.Context, queue <-chan jetstream.Msg) {
 	depth := metrics.WorkerQueueDepth.WithLabelValues(metrics.TierRuleEngine)
 	for msg := range queue {
 		depth.Set(float64(len(queue)))
+		if ctx.Err() != nil {
+			s.handBack(ctx, msg, ctx.Err())
+			continue
+		}
 		s.handle(ctx, msg)
 	}
 }

@@ -3,6 +3,7 @@ package ruleengine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,11 +28,19 @@ const tracerName = "github.com/zenith-hq/zenith/services/rule-engine"
 // handle evaluates one event message: it terminates a malformed one,
 // publishes an action for each sink of each matched rule, and acknowledges
 // the event only once JetStream stored all of them. When it could not, it
-// asks for the event again after RetryDelay.
+// asks for the event again later, and dead-letters it once MaxDeliver
+// deliveries failed.
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	ev, meta, err := decode(msg)
 	if err != nil {
 		s.terminate(ctx, msg, err)
+		return
+	}
+	if meta.NumDelivered > 1 {
+		metrics.Redeliveries.WithLabelValues(metrics.TierRuleEngine).Inc()
+	}
+	if meta.NumDelivered > uint64(s.cfg.MaxDeliver) {
+		s.deadLetter(ctx, msg, ev, meta, errNotSettled(meta.NumDelivered))
 		return
 	}
 
@@ -40,8 +49,13 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		trace.WithAttributes(attribute.String("source", ev.Source)))
 	defer span.End()
 
-	matched, total, err := s.evaluate(ev)
+	matched, total, err := s.evaluateGuarded(ctx, ev)
 	span.SetAttributes(attribute.Int("total_rules", total), attribute.Int("matched_count", len(matched)))
+	if errors.Is(err, errEvaluationPanicked) {
+		span.RecordError(err)
+		s.retry(ctx, msg, ev, meta, err)
+		return
+	}
 	if err != nil {
 		s.terminate(ctx, msg, err)
 		return
@@ -174,26 +188,51 @@ func (s *Service) terminate(ctx context.Context, msg jetstream.Msg, cause error)
 	}
 }
 
-// retry asks JetStream to deliver the event again after RetryDelay, because
-// not all of its actions were stored. After MaxDeliver deliveries JetStream
-// no longer does, and someone must look at the event.
+// retry asks JetStream to deliver the event again later, because not all of
+// its actions were stored or its evaluation failed. On the MaxDeliver-th
+// delivery it gives up and dead-letters the event instead. A failure caused
+// by the drain's deadline is not the event's: it is handed back at once.
 func (s *Service) retry(ctx context.Context, msg jetstream.Msg, ev event.Event, meta *jetstream.MsgMetadata, cause error) {
-	if err := msg.NakWithDelay(s.cfg.RetryDelay); err != nil {
-		s.log.WarnContext(ctx, "return event for retry", "source", ev.Source, "event_id", ev.ID, "err", err)
-	}
-	if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
-		s.log.ErrorContext(ctx, "event given up: its actions could not be stored",
-			"source", ev.Source, "event_id", ev.ID, "deliveries", meta.NumDelivered, "err", cause)
+	if ctx.Err() != nil {
+		s.handBack(ctx, msg, cause)
 		return
 	}
-	s.log.WarnContext(ctx, "actions not stored, event will be retried",
-		"source", ev.Source, "event_id", ev.ID, "deliveries", meta.NumDelivered, "err", cause)
+	if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
+		s.deadLetter(ctx, msg, ev, meta, cause)
+		return
+	}
+	delay := s.retryDelay(meta.NumDelivered)
+	if err := msg.NakWithDelay(delay); err != nil {
+		s.log.WarnContext(ctx, "return event for retry", "source", ev.Source, "event_id", ev.ID, "err", err)
+	}
+	s.log.WarnContext(ctx, "event not evaluated, it will be retried",
+		"source", ev.Source, "event_id", ev.ID, "deliveries", meta.NumDelivered, "delay", delay, "err", cause)
+}
+
+// retryDelay is how long an event waits after its delivery-th delivery
+// failed: RetryDelay, doubling with each delivery, at most AckWait.
+func (s *Service) retryDelay(delivery uint64) time.Duration {
+	d := s.cfg.AckWait
+	if shift := delivery - 1; shift < 32 && s.cfg.RetryDelay<<shift < d {
+		d = s.cfg.RetryDelay << shift
+	}
+	return d
+}
+
+// handBack returns an event this rule-engine could not finish to JetStream,
+// for another delivery at once.
+func (s *Service) handBack(ctx context.Context, msg jetstream.Msg, cause error) {
+	s.log.InfoContext(ctx, "event handed back", "subject", msg.Subject(), "err", cause)
+	if err := msg.Nak(); err != nil {
+		s.log.WarnContext(ctx, "hand back event", "subject", msg.Subject(), "err", err)
+	}
 }
 
 // ack acknowledges an event whose actions are all stored and waits for the
 // server to confirm, so that a drain ends with nothing left unacknowledged.
+// The drain's deadline does not cut it short: the work is done.
 func (s *Service) ack(ctx context.Context, msg jetstream.Msg, ev event.Event, actions int) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
 	if err := msg.DoubleAck(ctx); err != nil {
 		// The event comes back after AckWait; its actions are then dropped

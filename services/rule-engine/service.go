@@ -107,7 +107,7 @@ func (s *Service) connectNATS(ctx context.Context) error {
 
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, s.js, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureStreams(ctx, s.js, s.cfg.Streams); err != nil {
 		return err
 	}
 	s.consumer, err = s.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, s.consumerConfig())
@@ -120,6 +120,8 @@ func (s *Service) connectNATS(ctx context.Context) error {
 // consumerConfig describes the durable consumer. MaxAckPending covers the
 // events the workers hold, those waiting in the queue and one pull request's
 // worth: more would only sit in the client with their ack wait running.
+// MaxDeliver leaves room for the spare deliveries that dead-letter an event
+// (see spareDeliveries).
 func (s *Service) consumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -127,7 +129,7 @@ func (s *Service) consumerConfig() jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
-		MaxDeliver:    s.cfg.MaxDeliver,
+		MaxDeliver:    s.cfg.MaxDeliver + spareDeliveries,
 		MaxAckPending: 3 * s.cfg.WorkerCount,
 	}
 }
@@ -221,10 +223,9 @@ func (s *Service) close() {
 		_ = s.changesSub.Unsubscribe()
 	}
 	if s.nc != nil {
-		if err := s.nc.FlushTimeout(setupTimeout); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			s.log.Warn("flush NATS connection", "err", err)
+		if err := bus.Close(s.nc, setupTimeout); err != nil {
+			s.log.Warn("close NATS connection", "err", err)
 		}
-		s.nc.Close()
 	}
 	if s.store != nil {
 		s.store.Close()
