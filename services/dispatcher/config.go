@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/bus"
 )
 
 // Config is the dispatcher's configuration. ConfigFromEnv fills it from the
@@ -75,6 +77,10 @@ type Config struct {
 	// DrainTimeout bounds the shutdown: deliveries still running after it
 	// are cut short and handed back to JetStream.
 	DrainTimeout time.Duration `env:"DISPATCHER_DRAIN_TIMEOUT" envDefault:"20s"`
+
+	// Streams are the streams' limits and replicas, the same in every
+	// service (ZENITH_STREAM_*).
+	Streams bus.StreamOptions
 }
 
 // Defaults, the same as the env tags above.
@@ -125,6 +131,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.AuditBatchSize, defaultAuditBatchSize)
 	setDefault(&c.AuditLinger, defaultAuditLinger)
 	setDefault(&c.DrainTimeout, defaultDrainTimeout)
+	c.Streams = c.Streams.WithDefaults()
 	return c
 }
 
@@ -163,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseAllow(c.EgressAllow); err != nil {
 		return fmt.Errorf("dispatcher config: DISPATCHER_EGRESS_ALLOW: %w", err)
+	}
+	if err := c.Streams.Validate(); err != nil {
+		return fmt.Errorf("dispatcher config: %w", err)
 	}
 	return nil
 }

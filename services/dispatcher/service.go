@@ -16,6 +16,7 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/sinkconf"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
@@ -135,7 +136,7 @@ func (s *Service) connectNATS(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open JetStream: %w", err)
 	}
-	if err := bus.EnsureStreams(ctx, s.js, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureStreams(ctx, s.js, s.cfg.Streams); err != nil {
 		return err
 	}
 	s.consumer, err = s.js.CreateOrUpdateConsumer(ctx, bus.ActionsStream, s.consumerConfig())
@@ -157,13 +158,17 @@ func (s *Service) consumerConfig() jetstream.ConsumerConfig {
 }
 
 // release closes what New opened, in reverse order; fields still nil are
-// skipped.
+// skipped. The NATS connection is flushed before it closes, so that the
+// acknowledgements sent reach the server: a lost one would cause a
+// redelivery.
 func (s *Service) release() {
 	if s.st != nil {
 		s.st.Close()
 	}
 	if s.nc != nil {
-		s.nc.Close()
+		if err := bus.Close(s.nc, natsFlushTimeout); err != nil {
+			s.log.Warn("close NATS connection", "err", err)
+		}
 	}
 }
 
@@ -211,7 +216,6 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "dispatcher started", "config", s.cfg, "admin_addr", s.AdminAddr())
 
 	fetchErr := s.consume(ctx)
-	s.flush()
 	s.log.Info("dispatcher stopped")
 	return fetchErr
 }
@@ -367,6 +371,9 @@ func (s *Service) accept(msg jetstream.Msg) (job, bool) {
 	if meta, err := msg.Metadata(); err == nil {
 		delivery = int(meta.NumDelivered)
 	}
+	if delivery > 1 {
+		metrics.Redeliveries.WithLabelValues(metrics.TierDispatcher).Inc()
+	}
 	return job{msg: msg, action: a, delivery: delivery}, true
 }
 
@@ -417,12 +424,4 @@ func (s *Service) watchChanges(ctx context.Context, background *sync.WaitGroup) 
 		}
 	})
 	return nil
-}
-
-// flush makes sure the acknowledgements sent reached the server before the
-// connection closes: a lost one would cause a redelivery.
-func (s *Service) flush() {
-	if err := s.nc.FlushTimeout(natsFlushTimeout); err != nil {
-		s.log.Warn("flush NATS", "err", err)
-	}
 }
