@@ -64,7 +64,7 @@ func (e *environment) startNATS(opts options, out io.Writer) error {
 	}
 	dir := filepath.Join(opts.StateDir, "nats")
 	fmt.Fprintf(out, "starting embedded NATS with JetStream on port %d (data in %s)\n", opts.NATSPort, dir)
-	srv, err := natsembed.Start(natsembed.Options{Port: opts.NATSPort, StoreDir: dir})
+	srv, err := natsembed.Start(natsembed.Options{Port: opts.NATSPort, StoreDir: dir, SyncAlways: opts.NATSSyncAlways})
 	if err != nil {
 		return fmt.Errorf("%w (is another NATS using port %d? set ZENITH_NATS_PORT or NATS_URL)", err, opts.NATSPort)
 	}

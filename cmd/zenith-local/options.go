@@ -18,6 +18,10 @@ type options struct {
 	NATSURL string `env:"NATS_URL"`
 	// NATSPort is the embedded NATS server's port.
 	NATSPort int `env:"ZENITH_NATS_PORT" envDefault:"4222"`
+	// NATSSyncAlways makes the embedded NATS server write every message to
+	// disk before acknowledging it (sync_interval: always), so that an
+	// accepted event survives a power loss too; see docs/guarantees.md.
+	NATSSyncAlways bool `env:"ZENITH_NATS_SYNC_ALWAYS" envDefault:"false"`
 	// DatabaseURL names an external database; empty starts a local cluster.
 	DatabaseURL string `env:"DATABASE_URL"`
 	// PostgresPort is the local cluster's port.

@@ -33,7 +33,9 @@ func TestComposeFile(t *testing.T) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 
+	envs := map[string]map[string]string{}
 	for name, pkg := range makefileServices(t) {
+		envs[name] = composeEnv(project.Services[name])
 		t.Run(name, func(t *testing.T) {
 			svc, ok := project.Services[name]
 			if !ok {
@@ -50,6 +52,7 @@ func TestComposeFile(t *testing.T) {
 			checkComposeStop(t, tr, svc, env)
 		})
 	}
+	checkStreamsAlike(t, envs)
 }
 
 // makefileServices returns the services the Makefile's build target

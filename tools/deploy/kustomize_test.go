@@ -214,6 +214,8 @@ func (m manifests) deployment(name string) (appsv1.Deployment, bool) {
 // checkDeployments checks each tier's Deployment: the variables it sets,
 // its ports and probes, and its grace period.
 func checkDeployments(t *testing.T, m manifests) {
+	envs := map[string]map[string]string{}
+	defer func() { checkStreamsAlike(t, envs) }()
 	for _, tr := range tiers {
 		d, ok := m.deployment(tr.name)
 		if !ok {
@@ -226,6 +228,7 @@ func checkDeployments(t *testing.T, m manifests) {
 			continue
 		}
 		env := literalEnv(c)
+		envs[tr.name] = env
 		for _, e := range c.Env {
 			if !tr.reads(e.Name) {
 				t.Errorf("Deployment %s sets %s, which %s does not read", tr.name, e.Name, tr.name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/zenith-hq/zenith/pkg/bus"
 	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/services/dispatcher"
 	"github.com/zenith-hq/zenith/services/ingestor"
@@ -35,9 +36,10 @@ type tier struct {
 }
 
 // tiers are the three services. The drain tails add up the fixed steps of
-// each shutdown: the ingestor drains its NATS connection; the rule-engine
-// ends the pull in progress (1s) and flushes NATS (10s); the dispatcher ends
-// the pull (1s), writes its last audit rows (10s) and flushes NATS (5s).
+// each shutdown: the ingestor flushes its NATS connection (5s); the
+// rule-engine ends the pull in progress (1s) and flushes NATS (10s); the
+// dispatcher ends the pull (1s), writes its last audit rows (10s) and
+// flushes NATS (5s).
 var tiers = []tier{
 	{
 		name:      "ingestor",
@@ -51,7 +53,7 @@ var tiers = []tier{
 		name:      "rule-engine",
 		config:    &ruleengine.Config{},
 		adminVar:  "ENGINE_ADMIN_ADDR",
-		drainVar:  "ENGINE_PUBLISH_TIMEOUT",
+		drainVar:  "ENGINE_DRAIN_TIMEOUT",
 		drainTail: 11 * time.Second,
 	},
 	{
@@ -157,6 +159,32 @@ func (t tier) port(env map[string]string, name string) (string, error) {
 		return "", fmt.Errorf("%s=%q listens on %s only; use :%s", name, addr, host, port)
 	}
 	return port, nil
+}
+
+// checkStreamsAlike checks that the tiers, given the variables each sets (by
+// tier name), apply the same stream settings (ZENITH_STREAM_*): every
+// service applies them to the streams at start, so tiers that disagreed
+// would change the streams back and forth.
+func checkStreamsAlike(t *testing.T, envs map[string]map[string]string) {
+	t.Helper()
+	params, err := env.GetFieldParams(&bus.StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range params {
+		values := map[string][]string{}
+		for _, tr := range tiers {
+			v, err := tr.setting(envs[tr.name], p.Key)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			values[v] = append(values[v], tr.name)
+		}
+		if len(values) > 1 {
+			t.Errorf("%s differs between the tiers: %v", p.Key, values)
+		}
+	}
 }
 
 // repoRoot is the repository's top folder.
