@@ -99,6 +99,46 @@ func Store(t testing.TB) (*store.Store, string) {
 	return st, dsn
 }
 
+// OwnPostgres starts a PostgreSQL cluster for the test alone, so that the
+// test may stop and start it (Stop, then localpg.Start with the same
+// options), and returns it with the URL of a migrated database on it. The
+// cluster is stopped and deleted when the test ends. It ignores
+// ZENITH_TEST_DATABASE_URL: a shared server cannot be stopped.
+func OwnPostgres(t testing.TB) (*localpg.Cluster, localpg.Options, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Not t.TempDir: the postgres user must be able to reach the folder,
+	// and every folder above it.
+	dir, err := os.MkdirTemp("", "zenith-test-pg-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	opts := localpg.Options{Dir: filepath.Join(dir, "data"), Throwaway: true}
+	c, err := localpg.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start a PostgreSQL cluster for the test: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Stop(ctx) // it may be stopped already
+	})
+	opts.Port = c.Port()
+	if err := c.CreateDatabase(ctx, "zenith"); err != nil {
+		t.Fatal(err)
+	}
+	dsn := c.URL("zenith")
+	if err := store.Migrate(dsn); err != nil {
+		t.Fatalf("migrate the test's database: %v", err)
+	}
+	return c, opts, dsn
+}
+
 // NATS starts an embedded NATS server with JetStream in a temporary folder
 // and returns its URL; it is shut down when the test ends.
 func NATS(t testing.TB) string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/localpg"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 )
@@ -95,8 +96,14 @@ func start(t testing.TB, tweak func(*Config)) *harness {
 // startLogging runs a dispatcher with quick retries, logging to log.
 func startLogging(t testing.TB, tweak func(*Config), log *slog.Logger) *harness {
 	t.Helper()
-	natsURL := testenv.NATS(t)
 	st, dsn := testenv.Store(t)
+	return startOn(t, st, dsn, tweak, log)
+}
+
+// startOn runs a dispatcher with quick retries over the database st at dsn.
+func startOn(t testing.TB, st *store.Store, dsn string, tweak func(*Config), log *slog.Logger) *harness {
+	t.Helper()
+	natsURL := testenv.NATS(t)
 	cfg := Config{
 		NATSURL:        natsURL,
 		DatabaseURL:    dsn,
@@ -535,5 +542,70 @@ func TestAuditRowRefusedDoesNotBlockOthers(t *testing.T) {
 	}
 	if n := len(rc.requests()); n != 2 {
 		t.Errorf("receiver got %d requests, want 2 (the refused row is not delivered again)", n)
+	}
+}
+
+func TestWaitsOutDatabaseOutage(t *testing.T) {
+	cluster, pgOpts, dsn := testenv.OwnPostgres(t)
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	const ackWait = 2 * time.Second
+	h := startOn(t, st, dsn, func(c *Config) { c.AckWait = ackWait }, slog.New(slog.DiscardHandler))
+	release := make(chan struct{})
+	rc := newReceiver(t, func(_ int, r *http.Request) int {
+		<-release
+		return http.StatusOK
+	})
+	sinkID := h.addSink("held", `{"url":"`+rc.URL+`"}`)
+	var ids []string
+	publish := func(eventID string) {
+		a := testAction(h.ruleID, sinkID, eventID)
+		ids = append(ids, a.DispatchID)
+		h.publish(a, a.DispatchID)
+	}
+	for _, eventID := range []string{"ev-1", "ev-2", "ev-3"} {
+		publish(eventID)
+		<-rc.arrived
+	}
+
+	// The database goes away while the sink is answering: the deliveries
+	// succeed, their audit rows cannot be written.
+	ctx := context.Background()
+	if err := cluster.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	publish("ev-4")
+	publish("ev-5")
+	h.waitFor("readyz to report the database down", func() bool { return h.readyz() == http.StatusServiceUnavailable })
+
+	// Across several ack waits nothing is acknowledged, nothing is
+	// delivered twice and the actions that came meanwhile are not
+	// delivered: none of them has a committed audit row.
+	time.Sleep(3 * ackWait)
+	if n := h.actionsLeft(); n != 5 {
+		t.Errorf("actions left in the stream while the database is down = %d, want 5", n)
+	}
+	if n := len(rc.requests()); n != 3 {
+		t.Errorf("sink requests while the database is down = %d, want the 3 made before", n)
+	}
+
+	if _, err := localpg.Start(ctx, pgOpts); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSettled()
+	for _, id := range ids {
+		if rec := h.auditRow(id); rec.Status != store.StatusDelivered {
+			t.Errorf("audit %s: %s, want delivered", id, rec.Status)
+		}
+	}
+	reqs := rc.requests()
+	for _, id := range ids {
+		if n := countFor(reqs, id); n != 1 {
+			t.Errorf("webhook-id %s reached the sink %d times, want once", id, n)
+		}
 	}
 }
