@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
@@ -109,8 +110,7 @@ func (w *auditWriter) collect() (batch []auditJob, open bool) {
 // commit writes a batch, then acknowledges its actions.
 func (w *auditWriter) commit(ctx context.Context, batch []auditJob) {
 	err := w.write(ctx, batch)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if rowRefused(err) {
 		// The database refused a row, not the connection: find which rather
 		// than let one bad row stop every delivery.
 		w.commitOneByOne(ctx, batch)
@@ -124,8 +124,8 @@ func (w *auditWriter) commit(ctx context.Context, batch []auditJob) {
 }
 
 // write inserts the batch, retrying with backoff while the database is
-// unreachable. It returns a *pgconn.PgError at once, since writing the same
-// rows again would fail the same way.
+// unreachable or refuses to work. It returns an error for which rowRefused
+// holds at once, since writing the same rows again would fail the same way.
 func (w *auditWriter) write(ctx context.Context, batch []auditJob) error {
 	records := make([]store.AuditRecord, len(batch))
 	for i, job := range batch {
@@ -136,8 +136,7 @@ func (w *auditWriter) write(ctx context.Context, batch []auditJob) error {
 		writeCtx, cancel := context.WithTimeout(ctx, auditWriteTimeout)
 		defer cancel()
 		err := w.st.InsertAudit(writeCtx, records)
-		var pgErr *pgconn.PgError
-		if err == nil || errors.As(err, &pgErr) {
+		if err == nil || rowRefused(err) {
 			return err
 		}
 		w.log.WarnContext(ctx, "audit write failed, retrying", "rows", len(records), "err", err)
@@ -151,9 +150,8 @@ func (w *auditWriter) write(ctx context.Context, batch []auditJob) error {
 func (w *auditWriter) commitOneByOne(ctx context.Context, batch []auditJob) {
 	for _, job := range batch {
 		err := w.write(ctx, []auditJob{job})
-		var pgErr *pgconn.PgError
 		switch {
-		case errors.As(err, &pgErr):
+		case rowRefused(err):
 			w.log.ErrorContext(ctx, "audit row refused by the database",
 				"dispatch_id", job.record.DispatchID, "status", job.record.Status, "err", err)
 		case err != nil:
@@ -162,6 +160,19 @@ func (w *auditWriter) commitOneByOne(ctx context.Context, batch []auditJob) {
 		}
 		w.ack([]auditJob{job})
 	}
+}
+
+// rowRefused reports whether err means that the database refused the rows
+// themselves (a value it cannot store, a constraint they break), which no
+// retry can change. Any other error, such as a server shutting down
+// (SQLSTATE 57P01), a lost connection or a serialization failure, is the
+// database's state, not the rows': writing them again later will work.
+func rowRefused(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgerrcode.IsDataException(pgErr.Code) || pgerrcode.IsIntegrityConstraintViolation(pgErr.Code)
 }
 
 // ack acknowledges the actions of jobs whose rows are committed. A plain Ack
