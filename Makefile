@@ -19,7 +19,7 @@ export SHOP_API_KEY
 # never open the admin API on its default port.
 run: export ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
 
-.PHONY: run test tools generate build lint clean
+.PHONY: run test faults tools generate build lint clean
 
 ## run: start NATS, PostgreSQL, the three services and a demo receiver
 run:
@@ -30,6 +30,12 @@ run:
 ## generators first if missing)
 test: tools lint
 	go test -race -timeout 30m $(PACKAGES)
+
+## faults: the full fault-injection suite: three rounds of SIGTERM, SIGKILL,
+## NATS restarts, PostgreSQL and sink outages under load, then the ledger
+## check (`make test` runs a short version); see docs/guarantees.md
+faults:
+	go run ./cmd/zenith-faults
 
 ## tools: install buf, protoc-gen-go and protoc-gen-connect-go with go install
 tools:
