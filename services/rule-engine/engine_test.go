@@ -95,6 +95,7 @@ func newHarness(t *testing.T) *harness {
 		MaxDeliver:     5,
 		RetryDelay:     time.Second,
 		PublishTimeout: 5 * time.Second,
+		DrainTimeout:   10 * time.Second,
 	}
 	return &harness{t: t, cfg: cfg, st: st, nc: nc, js: js}
 }

@@ -202,6 +202,12 @@ func (s *Service) retry(ctx context.Context, msg jetstream.Msg, ev event.Event, 
 		return
 	}
 	delay := s.retryDelay(meta.NumDelivered)
+	if bus.IsStreamFull(cause) {
+		// The dispatchers are far behind: waiting long spends the event's
+		// deliveries slowly, so that a backlog is waited out for
+		// MaxDeliver × AckWait before the event is dead-lettered.
+		delay = s.cfg.AckWait
+	}
 	if err := msg.NakWithDelay(delay); err != nil {
 		s.log.WarnContext(ctx, "return event for retry", "source", ev.Source, "event_id", ev.ID, "err", err)
 	}
