@@ -307,18 +307,44 @@ func TestMatchAppends(t *testing.T) {
 	}
 }
 
+// Match does not validate data (the rule-engine does), but refuses what is
+// not an object and broken JSON it meets on the way to a field.
 func TestMatchBadData(t *testing.T) {
-	set, err := rules.NewSet([]rules.Rule{{Name: "all"}})
+	set, err := rules.NewSet([]rules.Rule{
+		{Name: "big", Condition: mustCondition(t, `{"field":"amount","operator":">","value":5}`)},
+		{Name: "archive", Fallback: true},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, data := range []string{``, `{"amount":`, `[{"amount":1}]`, `"text"`, `42`, `null`} {
+	for _, data := range []string{
+		``, `  `, `[{"amount":1}]`, `"text"`, `42`, `null`,
+		`{"amount":`, `{"amount":}`, `{"amount" 7}`, `{"a":1 "amount":7}`, `{"amount":[1,}`,
+		`{"amount":tru}`, `{"amount":1.}`, `{"amount":"unterminated}`, `{"amount":"\x"}`, `{amount:7}`,
+	} {
 		matched, err := set.Match("purchase.completed", []byte(data), nil)
 		if err == nil {
 			t.Errorf("Match(%q) = %v, want an error", data, names(matched))
 		}
 		if len(matched) != 0 {
 			t.Errorf("Match(%q) matched %v despite the error", data, names(matched))
+		}
+	}
+}
+
+// Match stops reading an event once it has every field its rules read, so
+// what follows is neither decoded nor checked.
+func TestMatchStopsReadingWhenDone(t *testing.T) {
+	set, err := rules.NewSet([]rules.Rule{
+		{Name: "big", Condition: mustCondition(t, `{"field":"amount","operator":">","value":5}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range []string{`{"amount":7`, `{"amount":7, "rest": [}`, `{"amount":7} trailing`} {
+		matched, err := set.Match("purchase.completed", []byte(data), nil)
+		if err != nil || len(matched) != 1 {
+			t.Errorf("Match(%q) = %v, %v; want [big]", data, names(matched), err)
 		}
 	}
 }
