@@ -281,8 +281,8 @@ func (f *File) validateRules() error {
 			return errorAt(path+".name", "rule %q of source %q is declared twice", r.Name, r.Source)
 		}
 		seen[key] = true
-		if r.EventType != "" && !event.ValidType(r.EventType) {
-			return errorAt(path+".event_type", "must be dot-separated words of letters, digits, '-' or '_'")
+		if err := rules.ValidateEventType(r.EventType, path+".event_type"); err != nil {
+			return asConfigError(err)
 		}
 		if err := validateCondition(r.Condition, path+".condition"); err != nil {
 			return err
@@ -299,13 +299,19 @@ func validateCondition(raw json.RawMessage, path string) error {
 		return nil
 	}
 	if _, err := rules.ParseCondition(raw, path); err != nil {
-		var ve *rules.ValidationError
-		if errors.As(err, &ve) {
-			return &Error{Path: ve.Path, Problem: ve.Problem}
-		}
-		return errorAt(path, "%v", err)
+		return asConfigError(err)
 	}
 	return nil
+}
+
+// asConfigError turns a *rules.ValidationError, which names its place in
+// the file already, into an *Error.
+func asConfigError(err error) error {
+	var ve *rules.ValidationError
+	if errors.As(err, &ve) {
+		return &Error{Path: ve.Path, Problem: ve.Problem}
+	}
+	return err
 }
 
 // decodeStrict decodes JSON into v, refusing unknown keys and naming the
