@@ -56,11 +56,16 @@ func mustComparison(c *Condition, path string) *comparison {
 
 func allOf(preds []predicate) predicate {
 	switch len(preds) {
+	case 0:
+		return nil
 	case 1:
 		return preds[0]
 	case 2:
 		a, b := preds[0], preds[1]
 		return func(st *evalState) bool { return a(st) && b(st) }
+	case 3:
+		a, b, c := preds[0], preds[1], preds[2]
+		return func(st *evalState) bool { return a(st) && b(st) && c(st) }
 	}
 	return func(st *evalState) bool {
 		for _, p := range preds {
@@ -124,14 +129,11 @@ func comparisonPredicate(cmp *comparison, slot int) predicate {
 	case "==", ">", ">=", "<", "<=":
 		return orderPredicate(slot, cmp.one, orderings[cmp.operator])
 	case "!=":
-		one := cmp.one
-		return noneEqual(slot, one.kind, func(v *value) bool { return equalsOperand(v, &one) })
+		return membershipPredicate(slot, []operand{cmp.one}, true)
 	case "in":
-		set := newOperandSet(cmp.list)
-		return anyCandidate(slot, set.has)
+		return membershipPredicate(slot, cmp.list, false)
 	case "not_in":
-		set := newOperandSet(cmp.list)
-		return noneEqual(slot, set.kind, set.has)
+		return membershipPredicate(slot, cmp.list, true)
 	case "between":
 		low, high := cmp.list[0], cmp.list[1]
 		return anyCandidate(slot, func(v *value) bool {
@@ -163,7 +165,23 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 		return func(st *evalState) bool {
 			for i := st.head[slot]; i >= 0; i = st.vals[i].next {
 				v := &st.vals[i]
-				if v.kind == kindNumber && accept&(1<<(compareNumbers(&v.num, &num)+1)) != 0 {
+				if v.kind != kindNumber {
+					continue
+				}
+				// compareNumbers, with its common cases written out: this
+				// is the hottest loop of rule evaluation.
+				var c int
+				switch {
+				case !v.num.exact || !num.exact:
+					c = compareNumbers(&v.num, &num)
+				case v.num.sign != num.sign:
+					c = cmpInt(int64(v.num.sign), int64(num.sign))
+				case v.num.mag != num.mag:
+					c = cmpInt(v.num.mag, num.mag) * int(num.sign)
+				default:
+					c = compareMantissas(&v.num, &num) * int(num.sign)
+				}
+				if accept&(1<<(c+1)) != 0 {
 					return true
 				}
 			}
@@ -202,6 +220,54 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 			}
 			return false
 		}
+	}
+}
+
+// shortList is the longest list membership tests compare one by one;
+// longer ones use a map.
+const shortList = 8
+
+// membershipPredicate is the predicate of in (and of != and not_in with
+// negate). Short lists are compared one by one, strings without any call,
+// the hot path of many rule sets; long lists go through an operandSet.
+func membershipPredicate(slot int, list []operand, negate bool) predicate {
+	in := func(v *value) bool {
+		for i := range list {
+			if equalsOperand(v, &list[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(list) > shortList {
+		in = newOperandSet(list).has
+	}
+	if list[0].kind != kindString || len(list) > shortList {
+		if negate {
+			return noneEqual(slot, list[0].kind, in)
+		}
+		return anyCandidate(slot, in)
+	}
+
+	strs := make([]string, len(list))
+	for i, o := range list {
+		strs[i] = o.str
+	}
+	return func(st *evalState) bool {
+		comparable := false
+		for i := st.head[slot]; i >= 0; i = st.vals[i].next {
+			v := &st.vals[i]
+			if v.kind != kindString {
+				continue
+			}
+			comparable = true
+			for _, s := range strs {
+				if string(v.str) == s {
+					return !negate
+				}
+			}
+		}
+		return negate && comparable
 	}
 }
 

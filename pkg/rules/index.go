@@ -40,15 +40,23 @@ type indexKey struct {
 // requirement is one way a rule's match requires a field to take one of a
 // few values: filing the rule under each of them finds it whenever it can
 // match.
-type requirement []indexKey
+type requirement struct {
+	keys []indexKey
+	// from is the comparison the requirement comes from; nil for the
+	// event type.
+	from *Condition
+}
 
+// buildIndex files rules under their most selective requirement. A rule
+// filed under a comparison no longer tests it: finding the rule under the
+// event's value already proved it.
 func buildIndex(rules []compiledRule, p *plan) ruleIndex {
 	options := make([][]requirement, len(rules))
 	distinct := map[int]map[indexKey]bool{}
 	for i := range rules {
 		options[i] = requirements(&rules[i], p)
 		for _, req := range options[i] {
-			for _, k := range req {
+			for _, k := range req.keys {
 				if distinct[k.slot] == nil {
 					distinct[k.slot] = map[indexKey]bool{}
 				}
@@ -60,39 +68,55 @@ func buildIndex(rules []compiledRule, p *plan) ruleIndex {
 	var ix ruleIndex
 	bySlot := map[int]*fieldIndex{}
 	for i, opts := range options {
-		req := mostSelective(opts, distinct)
-		if req == nil {
+		req, ok := mostSelective(opts, distinct)
+		if !ok {
 			ix.rest = append(ix.rest, i)
 			continue
 		}
-		f := bySlot[req[0].slot]
+		slot := req.keys[0].slot
+		f := bySlot[slot]
 		if f == nil {
-			f = &fieldIndex{slot: req[0].slot}
-			bySlot[req[0].slot] = f
+			f = &fieldIndex{slot: slot}
+			bySlot[slot] = f
 			ix.fields = append(ix.fields, f)
 		}
-		for _, k := range req {
+		for _, k := range req.keys {
 			f.file(k, i)
+		}
+		if req.from != nil {
+			rules[i].test = compileWithout(rules[i].rule.Condition, req.from, p)
 		}
 	}
 	return ix
 }
 
+// compileWithout compiles the conjunction c without its conjunct skip; nil
+// when nothing else remains.
+func compileWithout(c, skip *Condition, p *plan) predicate {
+	var rest []predicate
+	for _, conj := range flattenAll(c, nil) {
+		if conj != skip {
+			rest = append(rest, compileNode(conj, "condition", p))
+		}
+	}
+	return allOf(rest)
+}
+
 // mostSelective picks the requirement on the field with the most distinct
-// values across the set, preferring fewer values on a tie.
-func mostSelective(opts []requirement, distinct map[int]map[indexKey]bool) requirement {
-	var best requirement
-	for _, req := range opts {
-		if best == nil {
+// values across the set, preferring fewer values on a tie; ok is false
+// when there is none.
+func mostSelective(opts []requirement, distinct map[int]map[indexKey]bool) (best requirement, ok bool) {
+	for i, req := range opts {
+		if i == 0 {
 			best = req
 			continue
 		}
-		d, bd := len(distinct[req[0].slot]), len(distinct[best[0].slot])
-		if d > bd || (d == bd && len(req) < len(best)) {
+		d, bd := len(distinct[req.keys[0].slot]), len(distinct[best.keys[0].slot])
+		if d > bd || (d == bd && len(req.keys) < len(best.keys)) {
 			best = req
 		}
 	}
-	return best
+	return best, len(opts) > 0
 }
 
 // requirements lists what a rule's match requires: its event type when its
@@ -101,12 +125,15 @@ func mostSelective(opts []requirement, distinct map[int]map[indexKey]bool) requi
 func requirements(c *compiledRule, p *plan) []requirement {
 	var reqs []requirement
 	if c.filter.exact != "" {
-		reqs = append(reqs, requirement{{slot: -1, kind: kindString, str: c.filter.exact}})
+		reqs = append(reqs, requirement{keys: []indexKey{{slot: -1, kind: kindString, str: c.filter.exact}}})
 	}
 	if c.rule.Condition == nil {
 		return reqs
 	}
-	for _, cond := range conjuncts(c.rule.Condition, nil) {
+	for _, cond := range flattenAll(c.rule.Condition, nil) {
+		if cond.Field == "" {
+			continue
+		}
 		cmp := mustComparison(cond, "condition")
 		var values []operand
 		switch cmp.operator {
@@ -117,32 +144,29 @@ func requirements(c *compiledRule, p *plan) []requirement {
 		default:
 			continue
 		}
-		if req := keysFor(values, p.slot(cmp.path)); req != nil {
-			reqs = append(reqs, req)
+		if keys := keysFor(values, p.slot(cmp.path)); keys != nil {
+			reqs = append(reqs, requirement{keys: keys, from: cond})
 		}
 	}
 	return reqs
 }
 
-// conjuncts appends the comparisons that must all hold for c to hold,
-// looking through nested "all".
-func conjuncts(c *Condition, list []*Condition) []*Condition {
+// flattenAll appends the conditions that must all hold for c to hold: c
+// itself, or the members of an all, looking through nested ones.
+func flattenAll(c *Condition, list []*Condition) []*Condition {
 	if c.All == nil {
-		if c.Any == nil && c.Not == nil {
-			list = append(list, c)
-		}
-		return list
+		return append(list, c)
 	}
 	for _, child := range c.All {
-		list = conjuncts(child, list)
+		list = flattenAll(child, list)
 	}
 	return list
 }
 
 // keysFor returns the keys of values in slot, or nil when one of them
 // cannot be a key (a number outside the fast form).
-func keysFor(values []operand, slot int) requirement {
-	req := make(requirement, 0, len(values))
+func keysFor(values []operand, slot int) []indexKey {
+	keys := make([]indexKey, 0, len(values))
 	for _, o := range values {
 		k := indexKey{slot: slot, kind: o.kind}
 		switch o.kind {
@@ -156,9 +180,9 @@ func keysFor(values []operand, slot int) requirement {
 			}
 			k.num = o.num.key()
 		}
-		req = append(req, k)
+		keys = append(keys, k)
 	}
-	return req
+	return keys
 }
 
 // file adds the rule at position i under key k.

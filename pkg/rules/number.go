@@ -15,9 +15,12 @@ type number struct {
 	mant   uint64 // significant digits without trailing zeros; 0 for zero
 	exp    int64
 	digits int64 // decimal digits in mant
-	neg    bool
-	exact  bool   // mant and exp hold the value
-	lit    []byte // the literal as written
+	// mag is digits + exp: the value is ±0.mant × 10^mag.
+	mag   int64
+	sign  int8 // -1, 0 or +1
+	neg   bool
+	exact bool   // mant and exp hold the value
+	lit   []byte // the literal as written
 }
 
 // maxFastExponent bounds exponents in the fast form; beyond it a number is
@@ -79,6 +82,11 @@ func parseNumber(lit []byte) (n number, ok bool) {
 	if n.mant == 0 {
 		n.exp, n.neg, n.digits = 0, false, 0
 		return n, true
+	}
+	n.mag = n.digits + n.exp
+	n.sign = 1
+	if n.neg {
+		n.sign = -1
 	}
 	// The fast form is canonical: a number that has it equals no number
 	// that does not.
@@ -150,36 +158,23 @@ func compareNumbers(a, b *number) int {
 	if !a.exact || !b.exact {
 		return compareLiterals(a.lit, b.lit)
 	}
-	if a.neg != b.neg {
-		switch {
-		case a.mant == 0 && b.mant == 0:
-			return 0
-		case a.neg:
-			return -1
-		default:
-			return 1
-		}
+	switch {
+	case a.sign != b.sign:
+		return cmpInt(int64(a.sign), int64(b.sign))
+	case a.mag != b.mag:
+		// Different orders of magnitude: 0.mant × 10^mag.
+		return cmpInt(a.mag, b.mag) * int(a.sign)
 	}
-	c := compareMagnitudes(a, b)
-	if a.neg {
-		return -c
-	}
-	return c
+	return compareMantissas(a, b) * int(a.sign)
 }
 
-// compareMagnitudes compares |a| and |b|, both in the fast form.
-func compareMagnitudes(a, b *number) int {
-	switch {
-	case a.mant == 0 || b.mant == 0:
-		return cmpUint(a.mant, b.mant)
-	case a.digits+a.exp != b.digits+b.exp:
-		// Different orders of magnitude: 0.d × 10^(digits+exp).
-		return cmpInt(a.digits+a.exp, b.digits+b.exp)
-	case a.digits < b.digits:
+// compareMantissas compares the mantissas of two numbers of the same
+// order of magnitude, both in the fast form.
+func compareMantissas(a, b *number) int {
+	if a.digits < b.digits {
 		return cmpUint(a.mant*pow10[b.digits-a.digits], b.mant)
-	default:
-		return cmpUint(a.mant, b.mant*pow10[a.digits-b.digits])
 	}
+	return cmpUint(a.mant, b.mant*pow10[a.digits-b.digits])
 }
 
 func cmpUint(a, b uint64) int {

@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
@@ -397,55 +396,5 @@ func TestMatchConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-// benchmarkRules returns n rules of a shop on purchase events, shaped like
-// the ones operators write: a type filter and a few comparisons on nested
-// fields. Only some of them match the benchmark's event.
-func benchmarkRules(tb testing.TB, n int) []rules.Rule {
-	list := make([]rules.Rule, n)
-	for i := range list {
-		list[i] = rules.Rule{
-			Name:      fmt.Sprintf("rule-%03d", i),
-			EventType: "marketplace_purchase.purchased",
-			Priority:  i % 7,
-			Condition: mustCondition(tb, fmt.Sprintf(`{"all":[
-				{"field":"marketplace_purchase.plan.monthly_price_in_cents","operator":">","value":%d},
-				{"any":[
-					{"field":"marketplace_purchase.account.type","operator":"==","value":"Organization"},
-					{"field":"sender.site_admin","operator":"==","value":true}
-				]},
-				{"not":{"field":"marketplace_purchase.billing_cycle","operator":"==","value":"plan-%d"}}
-			]}`, i*20, i)),
-		}
-	}
-	list = append(list, rules.Rule{Name: "archive", Fallback: true})
-	return list
-}
-
-func BenchmarkMatch(b *testing.B) {
-	data := []byte(purchasePayload)
-	for _, n := range []int{1, 100} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			set, err := rules.NewSet(benchmarkRules(b, n))
-			if err != nil {
-				b.Fatal(err)
-			}
-			// The price is 1000 cents: rules with a threshold below it match.
-			wantMatches := min(n, 50)
-			dst := make([]*rules.Rule, 0, n+1)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				dst, err = set.Match("marketplace_purchase.purchased", data, dst[:0])
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			if len(dst) != wantMatches {
-				b.Fatalf("matched %d rules, want %d: %s", len(dst), wantMatches, strings.Join(names(dst), " "))
-			}
-		})
 	}
 }
