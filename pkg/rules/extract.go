@@ -398,7 +398,8 @@ func (st *evalState) scalar(slot, pos int, elem bool) int {
 		if end < 0 || slot < 0 {
 			return end
 		}
-		v := value{kind: kindString, elem: elem, start: pos, end: end, str: data[pos+1 : end-1]}
+		v := st.push(slot)
+		v.kind, v.elem, v.start, v.end, v.str = kindString, elem, pos, end, data[pos+1:end-1]
 		if escaped {
 			start := len(st.text)
 			var ok bool
@@ -408,7 +409,6 @@ func (st *evalState) scalar(slot, pos int, elem bool) int {
 			}
 			v.str = st.text[start:len(st.text):len(st.text)]
 		}
-		st.add(slot, v)
 		return end
 	}
 
@@ -416,20 +416,19 @@ func (st *evalState) scalar(slot, pos int, elem bool) int {
 	if end < 0 || slot < 0 {
 		return end
 	}
-	v := value{elem: elem, start: pos, end: end}
+	v := st.push(slot)
+	v.elem, v.start, v.end = elem, pos, end
 	switch lit := data[pos:end]; string(lit) {
 	case "true", "false":
 		v.kind, v.b = kindBool, lit[0] == 't'
 	case "null":
 		v.kind = kindNull
 	default:
-		n, ok := parseNumber(lit)
-		if !ok {
+		v.kind = kindNumber
+		if !v.num.parse(lit) {
 			return -1
 		}
-		v.kind, v.num = kindNumber, n
 	}
-	st.add(slot, v)
 	return end
 }
 
@@ -439,16 +438,26 @@ func (st *evalState) add(slot int, v value) int {
 	if slot < 0 {
 		return -1
 	}
-	at := len(st.vals)
+	p := st.push(slot)
 	v.next = -1
-	st.vals = append(st.vals, v)
+	*p = v
+	return st.tail[slot]
+}
+
+// push appends a zero value to slot's values and returns it to be filled
+// in, before anything else is added.
+func (st *evalState) push(slot int) *value {
+	at := len(st.vals)
+	st.vals = append(st.vals, value{})
 	if st.tail[slot] < 0 {
 		st.head[slot] = at
 	} else {
 		st.vals[st.tail[slot]].next = at
 	}
 	st.tail[slot] = at
-	return at
+	v := &st.vals[at]
+	v.next = -1
+	return v
 }
 
 // setEnd records where the object or array value at index at ends.

@@ -36,6 +36,13 @@ var pow10 = [20]uint64{
 // parseNumber reads a JSON number literal (RFC 8259 grammar, nothing
 // before or after it). ok is false when lit is not one.
 func parseNumber(lit []byte) (n number, ok bool) {
+	ok = n.parse(lit)
+	return n, ok
+}
+
+// parse sets n, a zero number, to the literal lit; false when lit is not
+// a JSON number.
+func (n *number) parse(lit []byte) bool {
 	n.lit = lit
 	n.exact = true
 	i := 0
@@ -51,7 +58,7 @@ func parseNumber(lit []byte) (n number, ok bool) {
 		i++
 	}
 	if i == start || (lit[start] == '0' && i-start > 1) {
-		return n, false
+		return false
 	}
 	if i < len(lit) && lit[i] == '.' {
 		i++
@@ -62,26 +69,26 @@ func parseNumber(lit []byte) (n number, ok bool) {
 			i++
 		}
 		if i == fracStart {
-			return n, false
+			return false
 		}
 	}
 	if i < len(lit) && (lit[i] == 'e' || lit[i] == 'E') {
 		e, next, ok := parseExponent(lit, i+1)
 		if !ok {
-			return n, false
+			return false
 		}
 		i = next
 		acc.exp += e
 	}
 	if i != len(lit) {
-		return n, false
+		return false
 	}
 
 	n.mant, n.digits = acc.mant, acc.digits
 	n.exp = acc.exp + acc.zeros
 	if n.mant == 0 {
 		n.exp, n.neg, n.digits = 0, false, 0
-		return n, true
+		return true
 	}
 	n.mag = n.digits + n.exp
 	n.sign = 1
@@ -91,7 +98,7 @@ func parseNumber(lit []byte) (n number, ok bool) {
 	// The fast form is canonical: a number that has it equals no number
 	// that does not.
 	n.exact = !acc.overflow && n.exp >= -maxFastExponent && n.exp <= maxFastExponent
-	return n, true
+	return true
 }
 
 // digitAccumulator gathers significant digits into a uint64, keeping
