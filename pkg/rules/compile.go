@@ -162,6 +162,12 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 	switch want.kind {
 	case kindNumber:
 		num := want.num
+		if !num.exact {
+			return anyCandidate(slot, func(v *value) bool {
+				return v.kind == kindNumber && accept&(1<<(compareNumbers(&v.num, &num)+1)) != 0
+			})
+		}
+		sign, mag := num.sign, num.mag
 		return func(st *evalState) bool {
 			for i := st.head[slot]; i >= 0; i = st.vals[i].next {
 				v := &st.vals[i]
@@ -172,14 +178,14 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 				// is the hottest loop of rule evaluation.
 				var c int
 				switch {
-				case !v.num.exact || !num.exact:
+				case !v.num.exact:
 					c = compareNumbers(&v.num, &num)
-				case v.num.sign != num.sign:
-					c = cmpInt(int64(v.num.sign), int64(num.sign))
-				case v.num.mag != num.mag:
-					c = cmpInt(v.num.mag, num.mag) * int(num.sign)
+				case v.num.sign != sign:
+					c = cmpInt(int64(v.num.sign), int64(sign))
+				case v.num.mag != mag:
+					c = cmpInt(v.num.mag, mag) * int(sign)
 				default:
-					c = compareMantissas(&v.num, &num) * int(num.sign)
+					c = compareMantissas(&v.num, &num) * int(sign)
 				}
 				if accept&(1<<(c+1)) != 0 {
 					return true
