@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 )
 
@@ -181,9 +182,9 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 				case !v.num.exact:
 					c = compareNumbers(&v.num, &num)
 				case v.num.sign != sign:
-					c = cmpInt(int64(v.num.sign), int64(sign))
+					c = cmp.Compare(int64(v.num.sign), int64(sign))
 				case v.num.mag != mag:
-					c = cmpInt(v.num.mag, mag) * int(sign)
+					c = cmp.Compare(v.num.mag, mag) * int(sign)
 				default:
 					c = compareMantissas(&v.num, &num) * int(sign)
 				}

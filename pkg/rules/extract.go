@@ -263,19 +263,28 @@ func (st *evalState) object(n *pathNode, pos int, fanOut, root bool) int {
 			return skipContainer(data, pos, 1)
 		}
 
-		pos = skipSpace(data, pos)
-		if pos >= len(data) {
-			return -1
-		}
-		switch data[pos] {
-		case ',':
-			pos = skipSpace(data, pos+1)
-		case '}':
-			return pos + 1
-		default:
-			return -1
+		var more bool
+		if pos, more = afterItem(data, pos, '}'); !more {
+			return pos
 		}
 	}
+}
+
+// afterItem moves past what follows an object member or an array element:
+// a comma, when more follow, or the closing byte. next is -1 on anything
+// else.
+func afterItem(data []byte, pos int, closing byte) (next int, more bool) {
+	pos = skipSpace(data, pos)
+	if pos >= len(data) {
+		return -1, false
+	}
+	switch data[pos] {
+	case ',':
+		return skipSpace(data, pos+1), true
+	case closing:
+		return pos + 1, false
+	}
+	return -1, false
 }
 
 // child returns the child of n that key, a raw member name, selects.
@@ -350,17 +359,9 @@ func (st *evalState) array(n *pathNode, pos int) int {
 			return skipContainer(data, end, 1)
 		}
 
-		pos = skipSpace(data, end)
-		if pos >= len(data) {
-			return -1
-		}
-		switch data[pos] {
-		case ',':
-			pos = skipSpace(data, pos+1)
-		case ']':
-			return pos + 1
-		default:
-			return -1
+		var more bool
+		if pos, more = afterItem(data, end, ']'); !more {
+			return pos
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"math/big"
 )
 
@@ -167,10 +168,10 @@ func compareNumbers(a, b *number) int {
 	}
 	switch {
 	case a.sign != b.sign:
-		return cmpInt(int64(a.sign), int64(b.sign))
+		return cmp.Compare(int64(a.sign), int64(b.sign))
 	case a.mag != b.mag:
 		// Different orders of magnitude: 0.mant × 10^mag.
-		return cmpInt(a.mag, b.mag) * int(a.sign)
+		return cmp.Compare(a.mag, b.mag) * int(a.sign)
 	}
 	return compareMantissas(a, b) * int(a.sign)
 }
@@ -179,29 +180,9 @@ func compareNumbers(a, b *number) int {
 // order of magnitude, both in the fast form.
 func compareMantissas(a, b *number) int {
 	if a.digits < b.digits {
-		return cmpUint(a.mant*pow10[b.digits-a.digits], b.mant)
+		return cmp.Compare(a.mant*pow10[b.digits-a.digits], b.mant)
 	}
-	return cmpUint(a.mant, b.mant*pow10[a.digits-b.digits])
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.mant, b.mant*pow10[a.digits-b.digits])
 }
 
 // numKey identifies a number in the fast form by value, for maps: equal
@@ -302,11 +283,11 @@ func (p *literalParts) compareMagnitude(q *literalParts) int {
 	n := min(len(p.digits), len(q.digits))
 	for i := range n {
 		if p.digits[i] != q.digits[i] {
-			return cmpInt(int64(p.digits[i]), int64(q.digits[i]))
+			return cmp.Compare(int64(p.digits[i]), int64(q.digits[i]))
 		}
 	}
 	// Neither has trailing zeros: the longer one has more non-zero digits.
-	return cmpInt(int64(len(p.digits)), int64(len(q.digits)))
+	return cmp.Compare(int64(len(p.digits)), int64(len(q.digits)))
 }
 
 // magnitude returns point + exponent, exactly, however long the exponent.

@@ -64,71 +64,69 @@ func (z *zenithEngine) match(data []byte) ([]string, error) {
 	return names, err
 }
 
-// exprEngine holds one compiled expr program per rule and a reused VM.
-type exprEngine struct {
-	names    []string
-	programs []*vm.Program
-	machine  vm.VM
+// peer is a rule engine that runs one program per rule over the event
+// decoded into a map.
+type peer struct {
+	names []string
+	// eval decodes data and runs every program on it, calling matched
+	// with the position of each rule that holds.
+	eval func(data []byte, matched func(i int)) error
 }
 
-func newExpr(list []rules.Rule) (*exprEngine, error) {
-	e := &exprEngine{}
+func (p *peer) match(data []byte) ([]string, error) {
+	var matched []string
+	err := p.eval(data, func(i int) { matched = append(matched, p.names[i]) })
+	return matched, err
+}
+
+func (p *peer) count(data []byte) (int, error) {
+	n := 0
+	err := p.eval(data, func(int) { n++ })
+	return n, err
+}
+
+// newExpr compiles one expr program per rule, run on a reused VM.
+func newExpr(list []rules.Rule) (*peer, error) {
+	p := &peer{}
+	var programs []*vm.Program
 	env := expr.Env(map[string]any{"event": map[string]any{}})
 	for _, r := range ordered(list) {
 		program, err := expr.Compile(translate(r.Condition), env, expr.AsBool())
 		if err != nil {
 			return nil, fmt.Errorf("expr: rule %s: %w", r.Name, err)
 		}
-		e.names = append(e.names, r.Name)
-		e.programs = append(e.programs, program)
+		p.names = append(p.names, r.Name)
+		programs = append(programs, program)
 	}
-	return e, nil
-}
-
-func (e *exprEngine) match(data []byte) ([]string, error) {
-	var matched []string
-	err := e.eval(data, func(i int) { matched = append(matched, e.names[i]) })
-	return matched, err
-}
-
-func (e *exprEngine) count(data []byte) (int, error) {
-	n := 0
-	err := e.eval(data, func(int) { n++ })
-	return n, err
-}
-
-// eval decodes data and runs every program on it, calling matched with
-// the position of each rule that holds.
-func (e *exprEngine) eval(data []byte, matched func(i int)) error {
-	var event map[string]any
-	if err := json.Unmarshal(data, &event); err != nil {
-		return err
-	}
-	env := map[string]any{"event": event}
-	for i, program := range e.programs {
-		out, err := e.machine.Run(program, env)
-		if err != nil {
+	var machine vm.VM
+	p.eval = func(data []byte, matched func(i int)) error {
+		var event map[string]any
+		if err := json.Unmarshal(data, &event); err != nil {
 			return err
 		}
-		if out.(bool) {
-			matched(i)
+		env := map[string]any{"event": event}
+		for i, program := range programs {
+			out, err := machine.Run(program, env)
+			if err != nil {
+				return err
+			}
+			if out.(bool) {
+				matched(i)
+			}
 		}
+		return nil
 	}
-	return nil
+	return p, nil
 }
 
-// celEngine holds one CEL program per rule.
-type celEngine struct {
-	names    []string
-	programs []cel.Program
-}
-
-func newCEL(list []rules.Rule) (*celEngine, error) {
+// newCEL compiles one CEL program per rule.
+func newCEL(list []rules.Rule) (*peer, error) {
 	env, err := cel.NewEnv(cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)))
 	if err != nil {
 		return nil, err
 	}
-	c := &celEngine{}
+	p := &peer{}
+	var programs []cel.Program
 	for _, r := range ordered(list) {
 		ast, iss := env.Compile(translate(r.Condition))
 		if iss.Err() != nil {
@@ -138,45 +136,30 @@ func newCEL(list []rules.Rule) (*celEngine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cel: rule %s: %w", r.Name, err)
 		}
-		c.names = append(c.names, r.Name)
-		c.programs = append(c.programs, program)
+		p.names = append(p.names, r.Name)
+		programs = append(programs, program)
 	}
-	return c, nil
-}
-
-func (c *celEngine) match(data []byte) ([]string, error) {
-	var matched []string
-	err := c.eval(data, func(i int) { matched = append(matched, c.names[i]) })
-	return matched, err
-}
-
-func (c *celEngine) count(data []byte) (int, error) {
-	n := 0
-	err := c.eval(data, func(int) { n++ })
-	return n, err
-}
-
-// eval decodes data and runs every program on it, calling matched with
-// the position of each rule that holds.
-func (c *celEngine) eval(data []byte, matched func(i int)) error {
-	var event map[string]any
-	if err := json.Unmarshal(data, &event); err != nil {
-		return err
-	}
-	activation, err := interpreter.NewActivation(map[string]any{"event": event})
-	if err != nil {
-		return err
-	}
-	for i, program := range c.programs {
-		out, _, err := program.Eval(activation)
+	p.eval = func(data []byte, matched func(i int)) error {
+		var event map[string]any
+		if err := json.Unmarshal(data, &event); err != nil {
+			return err
+		}
+		activation, err := interpreter.NewActivation(map[string]any{"event": event})
 		if err != nil {
 			return err
 		}
-		if out.Value().(bool) {
-			matched(i)
+		for i, program := range programs {
+			out, _, err := program.Eval(activation)
+			if err != nil {
+				return err
+			}
+			if out.Value().(bool) {
+				matched(i)
+			}
 		}
+		return nil
 	}
-	return nil
+	return p, nil
 }
 
 // ordered returns the rules in Zenith's evaluation order (priority, then
