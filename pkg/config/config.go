@@ -310,8 +310,8 @@ func (r Rule) Validate(path string) error {
 	if !event.ValidSourceName(r.Source) {
 		return errorAt(join(path, "source"), "must name a source")
 	}
-	if r.EventType != "" && !event.ValidType(r.EventType) {
-		return errorAt(join(path, "event_type"), "must be dot-separated words of letters, digits, '-' or '_'")
+	if err := rules.ValidateEventType(r.EventType, join(path, "event_type")); err != nil {
+		return asConfigError(err)
 	}
 	if err := validateCondition(r.Condition, join(path, "condition")); err != nil {
 		return err
@@ -333,13 +333,19 @@ func validateCondition(raw json.RawMessage, path string) error {
 		return nil
 	}
 	if _, err := rules.ParseCondition(raw, path); err != nil {
-		var ve *rules.ValidationError
-		if errors.As(err, &ve) {
-			return &Error{Path: ve.Path, Problem: ve.Problem}
-		}
-		return errorAt(path, "%v", err)
+		return asConfigError(err)
 	}
 	return nil
+}
+
+// asConfigError turns a *rules.ValidationError, which names its place in
+// the file already, into an *Error.
+func asConfigError(err error) error {
+	var ve *rules.ValidationError
+	if errors.As(err, &ve) {
+		return &Error{Path: ve.Path, Problem: ve.Problem}
+	}
+	return err
 }
 
 // decodeStrict decodes JSON into v, refusing unknown keys and naming the
