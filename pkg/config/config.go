@@ -97,13 +97,18 @@ func errorAt(path, format string, args ...any) *Error {
 	return &Error{Path: path, Problem: fmt.Sprintf(format, args...)}
 }
 
-// Load reads and validates the configuration file at path.
+// Load reads the configuration file at path, expands the environment
+// variables its sinks' settings name (see ExpandEnv) and validates it.
 func Load(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	f, err := Parse(b)
+	expanded, err := ExpandEnv(b, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	f, err := Parse(expanded)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -289,6 +294,9 @@ func (s Source) Validate(path string) error {
 func (k Sink) Validate(path string) error {
 	if !namePattern.MatchString(k.Name) {
 		return errorAt(join(path, "name"), "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
+	}
+	if err := refusePlaceholders(k.Config, path); err != nil {
+		return err
 	}
 	if err := sinkconf.Validate(k.Type, k.Config); err != nil {
 		var se *sinkconf.Error
