@@ -88,4 +88,6 @@ ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(CURDIR)/.zenith" 
 
 ## clean: remove built binaries and the local state of `make run`
 clean:
+	@if [ -f .zenith/zenith-local.pid ] && kill -0 "$$(cat .zenith/zenith-local.pid)" 2>/dev/null; then \
+		echo "make run is still running (pid $$(cat .zenith/zenith-local.pid)): stop it before make clean" >&2; exit 1; fi
 	rm -rf bin .zenith "$(ROOT_PG_DIR)"
