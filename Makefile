@@ -3,7 +3,7 @@
 # embedded NATS server). The rest are for development.
 
 # Every Go module of the workspace, for commands that take packages.
-MODULES := cmd migrations pkg services/dispatcher services/ingestor services/rule-engine tools
+MODULES := cmd migrations pkg services/dispatcher services/ingestor services/rule-engine tools tools/peerbench
 PACKAGES := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 BUF_VERSION := v1.75.0
 GOBIN ?= $(shell go env GOPATH)/bin
@@ -19,17 +19,45 @@ export SHOP_API_KEY
 # never open the admin API on its default port.
 run: export ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
 
-.PHONY: run test faults tools generate build lint clean
+.PHONY: run test faults tools generate build lint clean bench bench-peers fuzz
 
 ## run: start NATS, PostgreSQL, the three services and a demo receiver
 run:
 	go build -o bin/zenith-local ./cmd/zenith-local
 	./bin/zenith-local
 
-## test: check formatting and vet, then run every test (installs the code
-## generators first if missing)
+## test: check formatting and vet, run every test, then fuzz the rule
+## language briefly (installs the code generators first if missing)
 test: tools lint
 	go test -race -timeout 30m $(PACKAGES)
+	$(MAKE) fuzz FUZZTIME=5s
+
+# The rule language's fuzz targets; their seed corpus also runs with every
+# `go test`.
+FUZZ_TARGETS := FuzzParseCondition FuzzMatch FuzzCondition FuzzCompareNumbers
+FUZZTIME ?= 30s
+
+## fuzz: explore each fuzz target of pkg/rules for FUZZTIME (default 30s)
+fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$target for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./pkg/rules || exit 1; \
+	done
+
+BENCH_COUNT ?= 6
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+
+## bench: run the rule benchmarks BENCH_COUNT times (default 6) with
+## -benchmem, keep the output in bin/bench.txt and summarise it with benchstat
+bench:
+	@mkdir -p bin
+	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/rules | tee bin/bench.txt
+	go run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION) bin/bench.txt
+
+## bench-peers: run the same rules and event through Zenith, expr and
+## cel-go, and print Zenith's speed-up over each
+bench-peers:
+	go run ./tools/peerbench
 
 ## faults: the full fault-injection suite: three rounds of SIGTERM, SIGKILL,
 ## NATS restarts, PostgreSQL and sink outages under load, then the ledger
@@ -66,4 +94,6 @@ ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(CURDIR)/.zenith" 
 
 ## clean: remove built binaries and the local state of `make run`
 clean:
+	@if [ -f .zenith/zenith-local.pid ] && kill -0 "$$(cat .zenith/zenith-local.pid)" 2>/dev/null; then \
+		echo "make run is still running (pid $$(cat .zenith/zenith-local.pid)): stop it before make clean" >&2; exit 1; fi
 	rm -rf bin .zenith "$(ROOT_PG_DIR)"

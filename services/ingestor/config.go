@@ -14,6 +14,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // Config is the ingestor's configuration, read from the environment.
@@ -56,7 +57,7 @@ type Config struct {
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv() (Config, error) {
-	cfg, err := env.ParseAs[Config]()
+	cfg, err := usage.ParseEnv[Config](env.Options{})
 	if err != nil {
 		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // Config is the rule-engine's configuration. Every field but DatabaseURL has
@@ -72,7 +73,7 @@ func (c Config) republishSpan() time.Duration {
 // ConfigFromEnv reads the configuration from the environment and validates
 // it.
 func ConfigFromEnv() (Config, error) {
-	cfg, err := env.ParseAs[Config]()
+	cfg, err := usage.ParseEnv[Config](env.Options{})
 	if err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
