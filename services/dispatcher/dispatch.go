@@ -333,10 +333,13 @@ func (s *Service) delivered(ctx context.Context, j job, out outcome) string {
 // later hands the action back to JetStream for a later delivery, so that a
 // down endpoint waits in the stream rather than in a worker.
 //
-// TODO: move long waits off the consumer (a scheduled re-publish, or a retry
-// stream per sink). An action waiting out NakWithDelay still counts against
-// MaxAckPending, so a dead sink whose backlog nears it starves every other
-// sink of new actions until the waits end.
+// TODO: move long waits off the consumer, into a retry stream per sink with
+// a consumer of its own. An action waiting out NakWithDelay still counts
+// against MaxAckPending, so a dead sink whose backlog nears it starves every
+// other sink of new actions until the waits end. JetStream's message
+// scheduling cannot hold the waits in ZENITH_ACTIONS: nats-server 2.15
+// refuses schedules on a stream that discards new messages when full, and
+// schedules only to subjects of their own stream.
 func (s *Service) later(ctx context.Context, j job, out outcome) string {
 	status, delay := statusRetried, s.laterDelay(j.delivery, out)
 	if out.deferred != "" {

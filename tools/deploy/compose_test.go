@@ -128,7 +128,7 @@ func checkComposeConfigFile(t *testing.T, svc types.ServiceConfig, path string) 
 			t.Errorf("ZENITH_CONFIG=%s is mounted from %s: %v", path, v.Source, err)
 			return nil
 		}
-		return zenithConfig(t, svc.Name, content)
+		return zenithConfig(t, svc.Name, content, composeEnv(svc))
 	}
 	t.Errorf("ZENITH_CONFIG=%s, but nothing is mounted there", path)
 	return nil

@@ -197,11 +197,20 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// zenithConfig parses a ZENITH_CONFIG file and returns the variables its
-// sources read API keys from.
-func zenithConfig(t *testing.T, where string, content []byte) []string {
+// zenithConfig parses a ZENITH_CONFIG file as the ingestor reads it, with
+// the variables its sinks name expanded from env (the variables the
+// deployment sets; a reference with a default may name one it does not),
+// and returns the variables its sources read API keys from.
+func zenithConfig(t *testing.T, where string, content []byte, env map[string]string) []string {
 	t.Helper()
-	file, err := config.Parse(content)
+	expanded, err := config.ExpandEnv(content, func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("%s: ZENITH_CONFIG names variables the deployment does not set: %v", where, err)
+	}
+	file, err := config.Parse(expanded)
 	if err != nil {
 		t.Fatalf("%s: ZENITH_CONFIG does not parse: %v", where, err)
 	}
