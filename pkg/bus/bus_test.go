@@ -23,6 +23,7 @@ func TestSubjects(t *testing.T) {
 		{bus.ActionSubject("webhook"), "zenith.actions.webhook"},
 		{bus.DeadLetterSubject("webhook"), "zenith.dlq.webhook"},
 		{bus.EventDeadLetterSubject("shop"), "zenith.dlq.events.shop"},
+		{bus.EventDeadLetterSubject(bus.InvalidSource), "zenith.dlq.events._invalid"},
 		{bus.ActionDeadLetters, "zenith.dlq.*"},
 		{bus.EventDeadLetters, "zenith.dlq.events.>"},
 	}
