@@ -26,10 +26,16 @@ run:
 	go build -o bin/zenith-local ./cmd/zenith-local
 	./bin/zenith-local
 
-## test: check formatting and vet, run every test, then fuzz the rule
-## language briefly (installs the code generators first if missing)
+# The short fault-injection suite runs on its own after the other tests, with
+# -v, so that its progress and counts are printed (see docs/guarantees.md).
+FAULT_SUITE := TestShortFaultSuite
+
+## test: check formatting and vet, run every test, the short fault-injection
+## suite, then fuzz the rule language briefly (installs the code generators
+## first if missing)
 test: tools lint
-	go test -race -timeout 30m $(PACKAGES)
+	go test -race -timeout 30m -skip '^$(FAULT_SUITE)$$' $(PACKAGES)
+	go test -race -timeout 15m -run '^$(FAULT_SUITE)$$' -v ./cmd/internal/faults
 	$(MAKE) fuzz FUZZTIME=5s
 
 # The rule language's fuzz targets; their seed corpus also runs with every
