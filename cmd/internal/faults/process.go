@@ -66,6 +66,7 @@ func (p *process) start(ctx context.Context, timeout time.Duration) error {
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.env...)
 	cmd.Stdout, cmd.Stderr = log, log
+	dieWithSuite(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
