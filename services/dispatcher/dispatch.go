@@ -344,14 +344,26 @@ func (s *Service) later(ctx context.Context, j job, out outcome) string {
 		metrics.DispatchDeferred.WithLabelValues(s.typeLabel(j.action.Sink.Type), out.deferred).Inc()
 	}
 	s.observe(j.action, status, out)
-	s.log.DebugContext(ctx, "action put back for later",
-		append(s.logAttrs(j, out), "delay", delay, "deferred", out.deferred, "err", out.err)...)
+	s.logLater(ctx, j, out, delay)
 	s.attempts.set(j.action.DispatchID, out.total())
 	if err := j.msg.NakWithDelay(delay); err != nil {
 		s.log.WarnContext(ctx, "nak failed", "dispatch_id", j.action.DispatchID, "err", err)
 	}
 	s.held.done(j.action.DispatchID)
 	return status
+}
+
+// logLater logs an action put back for later: a warning after failed
+// calls, so that a sink failing over and over shows in the log before its
+// actions are dead-lettered; debug detail for a deferral, which made no
+// call and is counted in zenith_dispatch_deferred_total.
+func (s *Service) logLater(ctx context.Context, j job, out outcome, delay time.Duration) {
+	attrs := append(s.logAttrs(j, out), "delay", delay, "err", out.err)
+	if out.deferred != "" {
+		s.log.DebugContext(ctx, "action deferred", append(attrs, "deferred", out.deferred)...)
+		return
+	}
+	s.log.WarnContext(ctx, "action failed, will be retried", attrs...)
 }
 
 // laterDelay is how long an action waits in JetStream after its
@@ -510,15 +522,17 @@ func (s *Service) typeLabel(sinkType string) string {
 	return unsupportedTypeLabel
 }
 
-// logAttrs are the attributes every outcome's log line carries. The sink is
-// named by id only: its settings may hold secrets.
+// logAttrs are the attributes every outcome's log line carries: attempts
+// counts the calls over every delivery, as the audit row does. The sink is
+// named by id and name only: its settings may hold secrets.
 func (s *Service) logAttrs(j job, out outcome) []any {
 	return []any{
 		"dispatch_id", j.action.DispatchID,
 		"rule_id", j.action.Rule.ID,
 		"sink_id", j.action.Sink.ID,
+		"sink", j.action.Sink.Name,
 		"delivery", j.delivery,
-		"attempts", out.attempts,
+		"attempts", out.total(),
 		"status_code", out.code,
 	}
 }
