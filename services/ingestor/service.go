@@ -125,7 +125,7 @@ func (s *Service) setUpAdminAPI(js jetstream.JetStream) {
 	}
 	mux := http.NewServeMux()
 	srv := admin.New(s.store, s.nc, js, s.log)
-	mux.Handle(srv.Handler(tokens, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes))))
+	mux.Handle(srv.Handler(tokens))
 	s.adminAPI = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
