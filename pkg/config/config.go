@@ -91,6 +91,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Path == "" {
+		return e.Problem
+	}
 	return e.Path + ": " + e.Problem
 }
 
@@ -133,6 +136,22 @@ func Parse(b []byte) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// ParseRule reads and checks one rule written as the file writes its rules,
+// in YAML or JSON, such as a rule file for the admin API. Errors name the
+// rule's keys (actions[1], condition.value) like Parse's. That its source
+// and sinks exist is checked when it is saved.
+func ParseRule(b []byte) (Rule, error) {
+	js, err := ToJSON(b)
+	if err != nil {
+		return Rule{}, err
+	}
+	var r Rule
+	if err := decodeStrict(js, &r, ""); err != nil {
+		return Rule{}, err
+	}
+	return r, r.Validate("")
 }
 
 // decode reads the file's sections item by item, so that an error names the
