@@ -82,13 +82,13 @@ wrong (the command line, or a file or value refused here or by the server).`,
 			if g.output != "table" && g.output != "json" {
 				return usagef("-o must be table or json, not %q", g.output)
 			}
-			var err error
-			g.server, err = adminURL(g.server)
 			// The token is read here, not as the flag's default, which
 			// --help would print.
 			if g.token == "" {
 				g.token = getenv("ZENITH_TOKEN")
 			}
+			var err error
+			g.server, err = adminURL(g.server)
 			return err
 		},
 	}

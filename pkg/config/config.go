@@ -119,7 +119,8 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// Parse reads and validates a configuration file's contents. Unknown keys,
+// Parse reads and validates a configuration file's contents, YAML read as
+// ToJSON reads it (its size, nesting and numbers bounded). Unknown keys,
 // duplicate keys and duplicate names are errors.
 func Parse(b []byte) (*File, error) {
 	js, err := ToJSON(b)
@@ -333,8 +334,8 @@ func (k Sink) Validate(path string) error {
 
 // Validate checks a rule on its own: its names, event type, condition,
 // priority, and the sinks it acts on, each named once. That the source and
-// sinks exist is checked when it is saved. path names it
-// in errors, like Source.Validate's.
+// sinks exist is checked when it is saved. path names it in errors, like
+// Source.Validate's.
 func (r Rule) Validate(path string) error {
 	if !namePattern.MatchString(r.Name) {
 		return errorAt(join(path, "name"), "must be 1-100 lower-case letters, digits, '.', '-' or '_'")

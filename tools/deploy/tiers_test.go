@@ -173,7 +173,13 @@ func repoRoot(t *testing.T) string {
 // sources read API keys from.
 func zenithConfig(t *testing.T, where string, content []byte) []string {
 	t.Helper()
-	file, err := config.Parse(content)
+	// Read as the ingestor reads ZENITH_CONFIG: the variables its sinks name
+	// expanded first, here with none set, so that their defaults apply.
+	expanded, err := config.ExpandEnv(content, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("%s: ZENITH_CONFIG does not expand: %v", where, err)
+	}
+	file, err := config.Parse(expanded)
 	if err != nil {
 		t.Fatalf("%s: ZENITH_CONFIG does not parse: %v", where, err)
 	}
