@@ -17,6 +17,7 @@ import (
 	"github.com/zenith-hq/zenith/pkg/bus"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
 
 // maxScan bounds how many dead letters one listing call reads. A filter that
@@ -90,7 +91,8 @@ func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zen
 
 // replay publishes a dead letter's action, unchanged, on the actions
 // subject of its sink type, marked as a replay so that the dispatcher
-// delivers it despite its dead_lettered audit row. Its message id is new:
+// delivers it despite its dead_lettered audit row, and carrying the trace
+// context of the dead letter. Its message id is new:
 // under the dispatch id alone, JetStream would drop it as a copy of the
 // original action if that is still within the duplicate window.
 func (s *Server) replay(ctx context.Context, dl deadLetter) error {
@@ -101,6 +103,8 @@ func (s *Server) replay(ctx context.Context, dl deadLetter) error {
 		Header:  nats.Header{"Content-Type": {"application/json"}},
 	}
 	msg.Header.Set(action.ReplayHeader, strconv.FormatUint(dl.msg.Sequence, 10))
+	// The replayed delivery continues the trace of the event it belongs to.
+	telemetry.Inject(telemetry.Extract(ctx, dl.msg.Header), msg.Header)
 	msgID := dl.action.DispatchID + ".replay." + uuid.NewString()
 	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(bus.ActionsStream))
 	return err
