@@ -1,11 +1,13 @@
 package stack_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/zenith-hq/zenith/cmd/internal/stack"
 	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 )
 
@@ -43,11 +46,24 @@ rules:
 `
 
 // receiver counts deliveries per path and event id, as a webhook endpoint
-// on loopback.
+// on loopback, and keeps the traceparent header of the last delivery of
+// each event. It answers 410 Gone on /gone, and 503 to the first
+// flakyFailures deliveries of each event on /flaky.
 type receiver struct {
 	mu     sync.Mutex
 	counts map[string]map[string]int
 	total  int
+	traces map[string]string
+	calls  map[string]int
+}
+
+// flakyFailures is how many times /flaky fails an event before taking it:
+// as many as the dispatcher's attempts in one delivery, so that the event
+// comes back in a second delivery.
+const flakyFailures = 3
+
+func newReceiver() *receiver {
+	return &receiver{counts: map[string]map[string]int{}, traces: map[string]string{}, calls: map[string]int{}}
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -63,11 +79,21 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls[body.Event.ID]++
+	switch {
+	case req.URL.Path == "/gone":
+		http.Error(w, "gone", http.StatusGone)
+		return
+	case req.URL.Path == "/flaky" && r.calls[body.Event.ID] <= flakyFailures:
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
 	if r.counts[req.URL.Path] == nil {
 		r.counts[req.URL.Path] = map[string]int{}
 	}
 	r.counts[req.URL.Path][body.Event.ID]++
 	r.total++
+	r.traces[body.Event.ID] = req.Header.Get("traceparent")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -77,35 +103,72 @@ func (r *receiver) delivered() int {
 	return r.total
 }
 
+// traceparent returns the traceparent header of the delivery of event id,
+// and whether it was delivered.
+func (r *receiver) traceparent(id string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tp, ok := r.traces[id]
+	return tp, ok
+}
+
+// called returns how many requests for event id the receiver had.
+func (r *receiver) called(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[id]
+}
+
 // pipeline is the three services running against a real PostgreSQL, a real
 // NATS server and a receiver on loopback.
 type pipeline struct {
 	ingestURL string
+	natsURL   string
 	store     *store.Store
 	recv      *receiver
+	stack     *stack.Stack
+}
+
+// setup varies what startPipeline starts. Its zero value is the pipeline
+// of pipelineConfig, logging nowhere.
+type setup struct {
+	// config is the configuration applied, with %[1]s standing for the
+	// receiver's URL; pipelineConfig when empty.
+	config string
+	// logs receives the services' JSON logs, at debug level.
+	logs io.Writer
+	// route returns the NATS and database addresses the services use in
+	// place of the real ones, to put something between them.
+	route func(natsURL, dsn string) (string, string)
+	// env sets service variables beside the test defaults.
+	env map[string]string
 }
 
 func startPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	return startPipelineWith(t, setup{})
+}
+
+func startPipelineWith(t *testing.T, opts setup) *pipeline {
 	t.Helper()
 	ctx := context.Background()
 	st, dsn := testenv.Store(t)
 	natsURL := testenv.NATS(t)
 
-	recv := &receiver{counts: map[string]map[string]int{}}
+	recv := newReceiver()
 	server := httptest.NewServer(recv)
 	t.Cleanup(server.Close)
+	applyConfig(t, st, cmp.Or(opts.config, pipelineConfig), server.URL)
 
-	file, err := config.Parse(fmt.Appendf(nil, pipelineConfig, server.URL))
-	if err != nil {
-		t.Fatal(err)
+	serviceNATS, serviceDSN := natsURL, dsn
+	if opts.route != nil {
+		serviceNATS, serviceDSN = opts.route(natsURL, dsn)
 	}
-	getenv := func(name string) string { return map[string]string{"SHOP_API_KEY": shopKey}[name] }
-	if _, err := config.Apply(ctx, st, file, config.Options{Getenv: getenv}); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := stack.Start(ctx, testConfig(t, natsURL, dsn), func(service string) *slog.Logger {
-		return slog.New(slog.DiscardHandler).With("service", service)
+	s, err := stack.Start(ctx, testConfig(t, serviceNATS, serviceDSN, opts.env), func(service string) *slog.Logger {
+		if opts.logs == nil {
+			return slog.New(slog.DiscardHandler).With("service", service)
+		}
+		return telemetry.NewLogger(opts.logs, service, slog.LevelDebug)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,16 +182,32 @@ func startPipeline(t *testing.T) *pipeline {
 			t.Errorf("pipeline stopped with: %v", err)
 		}
 	})
-	return &pipeline{ingestURL: "http://" + s.Ingestor.Addr() + "/v1/events", store: st, recv: recv}
+	return &pipeline{ingestURL: "http://" + s.Ingestor.Addr() + "/v1/events", natsURL: natsURL, store: st, recv: recv, stack: s}
 }
 
-// testConfig is each service's default configuration on free ports.
-func testConfig(t *testing.T, natsURL, dsn string) stack.Config {
+// applyConfig applies the configuration text, whose sinks post to
+// receiverURL.
+func applyConfig(t *testing.T, st *store.Store, text, receiverURL string) {
+	t.Helper()
+	file, err := config.Parse(fmt.Appendf(nil, text, receiverURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(name string) string { return map[string]string{"SHOP_API_KEY": shopKey}[name] }
+	if _, err := config.Apply(context.Background(), st, file, config.Options{Getenv: getenv}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testConfig is each service's default configuration on free ports, with
+// env's variables set too.
+func testConfig(t *testing.T, natsURL, dsn string, env map[string]string) stack.Config {
 	t.Helper()
 	vars := map[string]string{"NATS_URL": natsURL, "DATABASE_URL": dsn,
 		"INGESTOR_ADDR": "127.0.0.1:0", "INGESTOR_ADMIN_ADDR": "127.0.0.1:0", "INGESTOR_ADMIN_API_ADDR": "127.0.0.1:0",
 		"ENGINE_ADMIN_ADDR": "127.0.0.1:0", "DISPATCHER_ADMIN_ADDR": "127.0.0.1:0",
 		"DISPATCHER_EGRESS_ALLOW": "127.0.0.0/8,::1/128"}
+	maps.Copy(vars, env)
 	for name, value := range vars {
 		t.Setenv(name, value)
 	}
@@ -169,9 +248,38 @@ func purchase(i int) string {
 	return fmt.Sprintf(`{"id":"evt-%d","type":"purchase.completed","data":{"amount":%g,"user":{"segment":%q}}}`, i, amount, segment)
 }
 
+// mixFigures are what the tiers' metrics must show once the 1,000-event
+// mix is delivered: every event received, accepted, evaluated and matched
+// by one rule, and delivered once, half to each sink.
+var mixFigures = []struct {
+	counter
+	want float64
+}{
+	{counter{"ingestor", "zenith_events_received_total", map[string]string{"transport": "http"}}, 1000},
+	{counter{"ingestor", "zenith_events_accepted_total", map[string]string{"source": "shop"}}, 1000},
+	{counter{"ingestor", "zenith_events_rejected_total", nil}, 0},
+	{counter{"ingestor", "zenith_processing_duration_seconds", map[string]string{"tier": "ingestor"}}, 1000},
+	{counter{"rule-engine", "zenith_rules_evaluated_total", map[string]string{"source": "shop"}}, 1000},
+	{counter{"rule-engine", "zenith_rules_matched_total", map[string]string{"source": "shop"}}, 1000},
+	{counter{"rule-engine", "zenith_rule_evaluation_duration_seconds", nil}, 1000},
+	{counter{"rule-engine", "zenith_processing_duration_seconds", map[string]string{"tier": "rule-engine"}}, 1000},
+	{counter{"dispatcher", "zenith_dispatch_total", map[string]string{"status": "delivered"}}, 1000},
+	{counter{"dispatcher", "zenith_dispatch_total", map[string]string{"sink": "vip-alerts", "sink_type": "webhook", "status": "delivered"}}, 500},
+	{counter{"dispatcher", "zenith_dispatch_total", map[string]string{"sink": "archive", "sink_type": "webhook", "status": "delivered"}}, 500},
+	{counter{"dispatcher", "zenith_dead_lettered_total", nil}, 0},
+	{counter{"dispatcher", "zenith_end_to_end_latency_seconds", map[string]string{"sink_type": "webhook"}}, 1000},
+}
+
 func TestThousandEventsReachTheirSinkExactlyOnce(t *testing.T) {
 	p := startPipeline(t)
 	const events = 1000
+	counters := make([]counter, len(mixFigures))
+	for i, f := range mixFigures {
+		counters[i] = f.counter
+	}
+	// The tiers of every test of this package share one registry, so the
+	// figures are differences.
+	before := p.readCounters(t, counters)
 
 	sendAll(t, p, events)
 	sentAt := time.Now()
@@ -205,6 +313,13 @@ func TestThousandEventsReachTheirSinkExactlyOnce(t *testing.T) {
 	}
 	if delivered != events {
 		t.Errorf("audit log holds %d delivered rows, want %d", delivered, events)
+	}
+
+	after := p.readCounters(t, counters)
+	for i, f := range mixFigures {
+		if got := after[i] - before[i]; got != f.want {
+			t.Errorf("%s /metrics: %s%v went up by %g, want %g", f.tier, f.metric, f.labels, got, f.want)
+		}
 	}
 }
 
