@@ -28,13 +28,19 @@ import (
 // Otherwise nothing is exported and no span is recorded, but every span
 // still gets its ids: log lines carry a trace id, producers get it back,
 // and the trace context still travels from tier to tier. A trace the
-// producer marked sampled stays marked for the sinks downstream.
+// producer marked sampled stays marked for the sinks downstream. That costs
+// about 0.4µs a span (BenchmarkSpan). OTEL_SDK_DISABLED=true removes even
+// that: spans are then the OpenTelemetry API's no-ops, and only a trace
+// context the producer sent is carried on.
 //
 // The returned function flushes and stops the exporter.
 func SetupTracing(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(
 		propagation.TraceContext{}, propagation.Baggage{}))
 
+	if os.Getenv("OTEL_SDK_DISABLED") == "true" {
+		return func(context.Context) error { return nil }, nil
+	}
 	if !exportConfigured() {
 		provider := sdktrace.NewTracerProvider(sdktrace.WithSampler(idsOnly))
 		otel.SetTracerProvider(provider)
@@ -68,7 +74,7 @@ func SetupTracing(ctx context.Context, service string) (shutdown func(context.Co
 var idsOnly = sdktrace.ParentBased(sdktrace.NeverSample())
 
 func exportConfigured() bool {
-	if os.Getenv("OTEL_TRACES_EXPORTER") == "none" || os.Getenv("OTEL_SDK_DISABLED") == "true" {
+	if os.Getenv("OTEL_TRACES_EXPORTER") == "none" {
 		return false
 	}
 	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
