@@ -91,10 +91,11 @@ func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zen
 
 // replay publishes a dead letter's action, unchanged, on the actions
 // subject of its sink type, marked as a replay so that the dispatcher
-// delivers it despite its dead_lettered audit row, and carrying the trace
-// context of the dead letter. Its message id is new:
-// under the dispatch id alone, JetStream would drop it as a copy of the
-// original action if that is still within the duplicate window.
+// delivers it despite its dead_lettered audit row, and with the dead
+// letter's trace context, so that the delivery joins the event's trace.
+// Its message id is new: under the dispatch id alone, JetStream would drop
+// it as a copy of the original action if that is still within the
+// duplicate window.
 func (s *Server) replay(ctx context.Context, dl deadLetter) error {
 	sinkType, _ := strings.CutPrefix(dl.msg.Subject, bus.DeadLetterSubject(""))
 	msg := &nats.Msg{
