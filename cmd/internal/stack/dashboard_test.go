@@ -25,32 +25,6 @@ import (
 // dashboardFile is the Grafana dashboard, from this package's folder.
 var dashboardFile = filepath.Join("..", "..", "..", "deploy", "grafana", "zenith-dashboard.json")
 
-// observedConfig gives every outcome a sink of its own: delivered at once
-// (vip-alerts, archive), dead-lettered (gone answers 410) and delivered at
-// the second delivery (flaky fails every attempt of the first).
-const observedConfig = `
-sources:
-  - name: shop
-    api_keys_from_env: [SHOP_API_KEY]
-sinks:
-  - {name: vip-alerts, type: webhook, url: "%[1]s/vip"}
-  - {name: archive, type: webhook, url: "%[1]s/archive"}
-  - {name: gone, type: webhook, url: "%[1]s/gone"}
-  - {name: flaky, type: webhook, url: "%[1]s/flaky"}
-rules:
-  - name: vip-purchase
-    source: shop
-    event_type: purchase.completed
-    condition:
-      all:
-        - {field: amount, operator: ">", value: 500}
-        - {field: user.segment, operator: "==", value: VIP}
-    actions: [vip-alerts]
-  - {name: failed-orders, source: shop, event_type: order.failed, actions: [gone]}
-  - {name: retried-orders, source: shop, event_type: order.retried, actions: [flaky]}
-  - {name: archive-rest, source: shop, fallback: true, actions: [archive]}
-`
-
 // operatorMetrics are the metrics an operator needs, each of which the
 // services must export once they have handled one event of each outcome.
 var operatorMetrics = []string{
@@ -69,7 +43,7 @@ var operatorMetrics = []string{
 // PromQL query of the Grafana dashboard parses and names only metrics and
 // labels the services export.
 func TestDashboardQueriesExportedMetrics(t *testing.T) {
-	p := startPipelineWith(t, setup{config: observedConfig, env: map[string]string{"DISPATCHER_REDELIVERY_BASE": "50ms"}})
+	p := startPipelineWith(t, setup{env: map[string]string{"DISPATCHER_REDELIVERY_BASE": "50ms"}})
 	p.sendEveryOutcome(t)
 
 	exported := exportedSeries(t, p)

@@ -1,7 +1,6 @@
 package stack_test
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,6 +25,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const shopKey = "e2e-shop-key-0123456789"
 
+// pipelineConfig sends VIP purchases over 500 to vip-alerts and the other
+// purchases to archive. Orders give the other outcomes a sink of their
+// own: order.failed goes to gone, which answers 410 and so dead-letters
+// them; order.retried to flaky, which fails every attempt of the first
+// delivery (see receiver).
 const pipelineConfig = `
 sources:
   - name: shop
@@ -33,6 +37,8 @@ sources:
 sinks:
   - {name: vip-alerts, type: webhook, url: "%[1]s/vip"}
   - {name: archive, type: webhook, url: "%[1]s/archive"}
+  - {name: gone, type: webhook, url: "%[1]s/gone"}
+  - {name: flaky, type: webhook, url: "%[1]s/flaky"}
 rules:
   - name: vip-purchase
     source: shop
@@ -42,6 +48,8 @@ rules:
         - {field: amount, operator: ">", value: 500}
         - {field: user.segment, operator: "==", value: VIP}
     actions: [vip-alerts]
+  - {name: failed-orders, source: shop, event_type: order.failed, actions: [gone]}
+  - {name: retried-orders, source: shop, event_type: order.retried, actions: [flaky]}
   - {name: archive-rest, source: shop, fallback: true, actions: [archive]}
 `
 
@@ -132,9 +140,6 @@ type pipeline struct {
 // setup varies what startPipeline starts. Its zero value is the pipeline
 // of pipelineConfig, logging nowhere.
 type setup struct {
-	// config is the configuration applied, with %[1]s standing for the
-	// receiver's URL; pipelineConfig when empty.
-	config string
 	// logs receives the services' JSON logs, at debug level.
 	logs io.Writer
 	// route returns the NATS and database addresses the services use in
@@ -158,7 +163,7 @@ func startPipelineWith(t *testing.T, opts setup) *pipeline {
 	recv := newReceiver()
 	server := httptest.NewServer(recv)
 	t.Cleanup(server.Close)
-	applyConfig(t, st, cmp.Or(opts.config, pipelineConfig), server.URL)
+	applyConfig(t, st, server.URL)
 
 	serviceNATS, serviceDSN := natsURL, dsn
 	if opts.route != nil {
@@ -185,11 +190,10 @@ func startPipelineWith(t *testing.T, opts setup) *pipeline {
 	return &pipeline{ingestURL: "http://" + s.Ingestor.Addr() + "/v1/events", natsURL: natsURL, store: st, recv: recv, stack: s}
 }
 
-// applyConfig applies the configuration text, whose sinks post to
-// receiverURL.
-func applyConfig(t *testing.T, st *store.Store, text, receiverURL string) {
+// applyConfig applies pipelineConfig, whose sinks post to receiverURL.
+func applyConfig(t *testing.T, st *store.Store, receiverURL string) {
 	t.Helper()
-	file, err := config.Parse(fmt.Appendf(nil, text, receiverURL))
+	file, err := config.Parse(fmt.Appendf(nil, pipelineConfig, receiverURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,7 +194,7 @@ func checkAttributes(t *testing.T, chain map[string]sdktrace.ReadOnlySpan) {
 			"messaging.destination.name": "zenith.events.shop.purchase.completed"},
 		"process zenith.events.{source}.{type}": {"messaging.system": "nats", "messaging.operation.type": "process",
 			"messaging.destination.name": "zenith.events.shop.purchase.completed", "messaging.consumer.group.name": "rule-engine"},
-		"engine.evaluate_rules": {"source": "shop", "total_rules": "2", "matched_count": "1"},
+		"engine.evaluate_rules": {"source": "shop", "total_rules": "4", "matched_count": "1"},
 		"send zenith.actions.{sink_type}": {"messaging.system": "nats", "messaging.operation.type": "send",
 			"messaging.destination.name": "zenith.actions.webhook"},
 		"process zenith.actions.{sink_type}": {"messaging.system": "nats", "messaging.operation.type": "process",
