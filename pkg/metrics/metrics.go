@@ -62,7 +62,7 @@ var (
 	// name, chosen by operators and so bounded.
 	Dispatches = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zenith_dispatch_total",
-		Help: "Dispatch outcomes by sink type, sink name and status (delivered, retried, deferred, dead_lettered, duplicate).",
+		Help: "Dispatch outcomes by sink type, sink name and status (delivered, retried, deferred, dead_lettered).",
 	}, []string{"sink_type", "sink", "status"})
 
 	// DispatchDuration times one delivery attempt sequence.
