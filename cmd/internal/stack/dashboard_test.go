@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -52,6 +53,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 			t.Errorf("the services do not export %s", name)
 		}
 	}
+	lintMetrics(t, p)
 
 	queries := dashboardQueries(t)
 	if len(queries) == 0 {
@@ -111,6 +113,25 @@ func (p *pipeline) publishMalformed(t *testing.T) {
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lintMetrics checks Zenith's metrics against Prometheus's naming
+// conventions (promlint: base units, _total on counters, help texts).
+func lintMetrics(t *testing.T, p *pipeline) {
+	t.Helper()
+	var zenith []*dto.MetricFamily
+	for name, family := range scrapeAdmin(t, p.stack.Ingestor.AdminAddr()) {
+		if strings.HasPrefix(name, "zenith_") {
+			zenith = append(zenith, family)
+		}
+	}
+	problems, err := promlint.NewWithMetricFamilies(zenith).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, problem := range problems {
+		t.Errorf("metric %s: %s", problem.Metric, problem.Text)
 	}
 }
 
