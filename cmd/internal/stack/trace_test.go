@@ -3,6 +3,7 @@ package stack_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -20,6 +22,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 	"github.com/zenith-hq/zenith/services/ingestor"
 )
@@ -38,8 +42,8 @@ var spans = sync.OnceValue(func() *tracetest.SpanRecorder {
 // of the ingestor's.
 const producerSpan = "b7ad6b7169203331"
 
-// TestOneTraceFromRequestToSink sends an event with a traceparent, by REST
-// and by Connect, and follows its trace through the three tiers to the
+// TestOneTraceFromRequestToSink sends an event with a traceparent, by REST,
+// Connect and gRPC, and follows its trace through the three tiers to the
 // webhook receiver: each span is the child of the one before, each process
 // span links to the send span of its message, the receiver gets the trace
 // context of the dispatcher's request, and every log line about the event
@@ -49,7 +53,7 @@ func TestOneTraceFromRequestToSink(t *testing.T) {
 	var logs lockedBuffer
 	p := startPipelineWith(t, setup{logs: &logs})
 
-	for i, transport := range []string{"rest", "connect"} {
+	for i, transport := range []string{"rest", "connect", "grpc"} {
 		t.Run(transport, func(t *testing.T) {
 			traceID := fmt.Sprintf("4bf92f3577b34da6a3ce929d0e0e47%02d", i)
 			eventID := "traced-" + transport
@@ -76,6 +80,9 @@ func TestOneTraceFromRequestToSink(t *testing.T) {
 // and returns the trace id the ingestor answered with.
 func (p *pipeline) sendTraced(t *testing.T, transport, id, traceparent string) string {
 	t.Helper()
+	if transport == "grpc" {
+		return p.sendGRPC(t, id, traceparent)
+	}
 	event := fmt.Sprintf(`{"id":%q,"type":"purchase.completed","data":{"amount":742.5,"user":{"segment":"VIP"}}}`, id)
 	url, body, want := p.ingestURL, event, http.StatusAccepted
 	if transport == "connect" {
@@ -98,6 +105,30 @@ func (p *pipeline) sendTraced(t *testing.T, transport, id, traceparent string) s
 		t.Fatalf("%s: status %d, want %d", transport, resp.StatusCode, want)
 	}
 	return resp.Header.Get(ingestor.TraceIDHeader)
+}
+
+// sendGRPC sends a VIP purchase with id over gRPC (HTTP/2 without TLS),
+// traceparent in the request's metadata, and returns the trace id of the
+// answer's metadata.
+func (p *pipeline) sendGRPC(t *testing.T, id, traceparent string) string {
+	t.Helper()
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	httpClient := &http.Client{Transport: &http.Transport{Protocols: protocols}}
+	client := zenithv1connect.NewIngestorServiceClient(httpClient, "http://"+p.stack.Ingestor.Addr(), connect.WithGRPC())
+
+	req := connect.NewRequest(&zenithv1.IngestRequest{Event: &zenithv1.Event{
+		Id:      id,
+		Type:    "purchase.completed",
+		Payload: &zenithv1.Event_DataJson{DataJson: []byte(`{"amount":742.5,"user":{"segment":"VIP"}}`)},
+	}})
+	req.Header().Set("X-Api-Key", shopKey)
+	req.Header().Set("traceparent", traceparent)
+	resp, err := client.Ingest(context.Background(), req)
+	if err != nil {
+		t.Fatalf("grpc: %v", err)
+	}
+	return resp.Header().Get(ingestor.TraceIDHeader)
 }
 
 // chainNames are the spans of one delivered event, each the child of the
