@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/zenith-hq/zenith/pkg/sinkconf"
@@ -53,7 +51,6 @@ func (t httpTarget) post(ctx context.Context, method, rawURL string, body []byte
 		return response{}, finalError("build %s request: invalid url", t.kind)
 	}
 	header(req.Header)
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	if err := t.checkHeaders(req.Header); err != nil {
 		return response{}, err
 	}

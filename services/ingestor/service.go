@@ -170,7 +170,7 @@ func (s *Service) routes(pub *publisher) http.Handler {
 	path, handler := zenithv1connect.NewIngestorServiceHandler(rpc, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)))
 	mux.Handle(path, handler)
 	mux.Handle("POST /v1/events", &restHandler{keys: s.keys, pub: pub, maxBody: s.cfg.MaxBodyBytes, log: s.log, nowClock: time.Now})
-	return mux
+	return traced(mux)
 }
 
 func (s *Service) listen() error {
