@@ -169,7 +169,7 @@ func (s *Server) scanDeadLetters(ctx context.Context, filter *zenithv1.DeadLette
 		if read == budget {
 			return page, seq, nil
 		}
-		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.DeadLetterSubject(">")))
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.ActionDeadLetters))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return page, 0, nil
 		}
