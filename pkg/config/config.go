@@ -36,6 +36,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/zenith-hq/zenith/pkg/event"
 	"github.com/zenith-hq/zenith/pkg/rules"
@@ -113,6 +115,9 @@ func Load(path string) (*File, error) {
 // Parse reads and validates a configuration file's contents. Unknown keys,
 // duplicate keys and duplicate names are errors.
 func Parse(b []byte) (*File, error) {
+	if err := refuseAliases(b); err != nil {
+		return nil, err
+	}
 	js, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("invalid YAML: %w", err)
@@ -127,6 +132,19 @@ func Parse(b []byte) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// refuseAliases refuses YAML aliases (*name). A file of a few lines with
+// nested aliases expands to billions of values ("billion laughs"), and the
+// admin API parses files its callers send; Zenith's files have no use for
+// aliases.
+func refuseAliases(b []byte) error {
+	for _, tk := range lexer.Tokenize(string(b)) {
+		if tk.Type == token.AliasType {
+			return errorAt("file", "line %d: aliases (*name) are not supported: write the value out", tk.Position.Line)
+		}
+	}
+	return nil
 }
 
 // decode reads the file's sections item by item, so that an error names the
