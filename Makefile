@@ -19,17 +19,35 @@ export SHOP_API_KEY
 # never open the admin API on its default port.
 run: export ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
 
-.PHONY: run test tools generate build lint clean
+.PHONY: run test tools generate build lint clean fuzz
 
 ## run: start NATS, PostgreSQL, the three services and a demo receiver
 run:
 	go build -o bin/zenith-local ./cmd/zenith-local
 	./bin/zenith-local
 
-## test: check formatting and vet, then run every test (installs the code
-## generators first if missing)
+## test: check formatting and vet, run every test, then fuzz every parser
+## and validator briefly (installs the code generators first if missing)
 test: tools lint
 	go test -race -timeout 30m $(PACKAGES)
+	$(MAKE) fuzz FUZZTIME=5s
+
+# The fuzz targets of every parser and validator, as package:target. Their
+# seed corpora (testdata/fuzz/<target>/) also run with every `go test`.
+FUZZ_TARGETS := \
+	./pkg/event:FuzzValidateData ./pkg/event:FuzzParseJSON ./pkg/event:FuzzFromNATS \
+	./pkg/config:FuzzParse ./pkg/sinkconf:FuzzTemplate ./pkg/apikey:FuzzID \
+	./services/ingestor:FuzzCheckStruct
+FUZZTIME ?= 30s
+
+## fuzz: explore each fuzz target for FUZZTIME (default 30s), one after
+## another; `make fuzz FUZZTIME=5m` for a longer run
+fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target##*:}; \
+		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## tools: install buf, protoc-gen-go and protoc-gen-connect-go with go install
 tools:

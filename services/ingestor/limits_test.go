@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/zenith-hq/zenith/pkg/event"
 )
 
@@ -134,4 +137,33 @@ func TestKeyLimiter(t *testing.T) {
 	if _, ok := off.take("any", 1000, now); !ok {
 		t.Error("a limiter with rate 0 refused")
 	}
+}
+
+// FuzzCheckStruct reads random JSON as the Struct a Connect client sends:
+// checkStruct refuses it or lets through data that the event validator
+// finds neither too deep nor inexact; never a panic.
+func FuzzCheckStruct(f *testing.F) {
+	f.Add([]byte(`{"amount":742.5,"user":{"segment":"VIP","tags":["a",1,true,null]}}`))
+	f.Add([]byte(`{"id":9007199254740993}`))
+	f.Add([]byte(`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`))
+	f.Add([]byte(`{"n":-1e308,"m":1e-300}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s structpb.Struct
+		if protojson.Unmarshal(b, &s) != nil {
+			return
+		}
+		if checkStruct(&s) != nil {
+			return
+		}
+		data, err := protojson.Marshal(&s)
+		if err != nil {
+			t.Fatalf("a Struct checkStruct accepts does not marshal: %v", err)
+		}
+		if fe, ok := event.AsFieldError(event.ValidateData(data)); ok {
+			switch fe.Reason() {
+			case event.ReasonTooDeep, event.ReasonDuplicateKey, event.ReasonInvalidUTF8, "invalid_data":
+				t.Fatalf("checkStruct accepted %s, which the validator refuses: %v", b, fe)
+			}
+		}
+	})
 }
