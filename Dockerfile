@@ -28,6 +28,7 @@ COPY services/dispatcher/go.mod services/dispatcher/go.sum services/dispatcher/
 COPY services/ingestor/go.mod services/ingestor/go.sum services/ingestor/
 COPY services/rule-engine/go.mod services/rule-engine/go.sum services/rule-engine/
 COPY tools/go.mod tools/go.sum tools/
+COPY tools/peerbench/go.mod tools/peerbench/go.sum tools/peerbench/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 
 COPY . .

@@ -3,7 +3,7 @@
 # embedded NATS server). The rest are for development.
 
 # Every Go module of the workspace, for commands that take packages.
-MODULES := cmd migrations pkg services/dispatcher services/ingestor services/rule-engine tools
+MODULES := cmd migrations pkg services/dispatcher services/ingestor services/rule-engine tools tools/peerbench
 PACKAGES := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 BUF_VERSION := v1.75.0
 GOBIN ?= $(shell go env GOPATH)/bin
@@ -19,7 +19,7 @@ export SHOP_API_KEY
 # never open the admin API on its default port.
 run: export ZENITH_ADMIN_TOKENS ?= zenith-demo-admin-token-0001
 
-.PHONY: run test tools generate build lint clean fuzz
+.PHONY: run test tools generate build lint clean bench bench-peers fuzz
 
 ## run: start NATS, PostgreSQL, the three services and a demo receiver
 run:
@@ -35,6 +35,8 @@ test: tools lint
 # The fuzz targets of every parser and validator, as package:target. Their
 # seed corpora (testdata/fuzz/<target>/) also run with every `go test`.
 FUZZ_TARGETS := \
+	./pkg/rules:FuzzParseCondition ./pkg/rules:FuzzMatch ./pkg/rules:FuzzCondition \
+	./pkg/rules:FuzzCompareNumbers \
 	./pkg/event:FuzzValidateData ./pkg/event:FuzzParseJSON ./pkg/event:FuzzFromNATS \
 	./pkg/config:FuzzParse ./pkg/sinkconf:FuzzTemplate ./pkg/apikey:FuzzID \
 	./services/ingestor:FuzzCheckStruct
@@ -48,6 +50,21 @@ fuzz:
 		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+BENCH_COUNT ?= 6
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+
+## bench: run the rule benchmarks BENCH_COUNT times (default 6) with
+## -benchmem, keep the output in bin/bench.txt and summarise it with benchstat
+bench:
+	@mkdir -p bin
+	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/rules | tee bin/bench.txt
+	go run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION) bin/bench.txt
+
+## bench-peers: run the same rules and event through Zenith, expr and
+## cel-go, and print Zenith's speed-up over each
+bench-peers:
+	go run ./tools/peerbench
 
 ## tools: install buf, protoc-gen-go and protoc-gen-connect-go with go install
 tools:
@@ -78,4 +95,6 @@ ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(CURDIR)/.zenith" 
 
 ## clean: remove built binaries and the local state of `make run`
 clean:
+	@if [ -f .zenith/zenith-local.pid ] && kill -0 "$$(cat .zenith/zenith-local.pid)" 2>/dev/null; then \
+		echo "make run is still running (pid $$(cat .zenith/zenith-local.pid)): stop it before make clean" >&2; exit 1; fi
 	rm -rf bin .zenith "$(ROOT_PG_DIR)"

@@ -22,7 +22,14 @@ import (
 // timeout bounds the whole check, connection included.
 const timeout = 2 * time.Second
 
+// usageText is printed for -h and --help, and with a usage error.
+const usageText = "usage: zenith-healthcheck URL\n\nexits 0 when URL (such as http://127.0.0.1:9090/readyz) answers 2xx within 2s, 1 otherwise"
+
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
+		fmt.Println(usageText)
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "zenith-healthcheck:", err)
 		os.Exit(1)
@@ -31,7 +38,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) != 1 {
-		return errors.New("usage: zenith-healthcheck URL")
+		return errors.New(usageText)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -85,7 +85,7 @@ func (e *environment) startPostgres(ctx context.Context, opts options, out io.Wr
 	fmt.Fprintf(out, "starting local PostgreSQL on port %d (data in %s)\n", opts.PostgresPort, dir)
 	cluster, err := localpg.Start(ctx, localpg.Options{Dir: dir, Port: opts.PostgresPort})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (ZENITH_PG_PORT moves the local PostgreSQL, DATABASE_URL uses yours)", err)
 	}
 	e.postgres = cluster
 	if err := ensureDatabase(ctx, cluster); err != nil {

@@ -42,6 +42,11 @@ func run(ctx context.Context, out, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	release, err := claimStateDir(opts.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	newLogger := func(service string) *slog.Logger {
 		return telemetry.NewLogger(logOut, service, opts.LogLevel)
 	}

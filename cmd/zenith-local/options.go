@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // options configure zenith-local. The services' own variables (INGESTOR_ADDR,
@@ -31,7 +33,7 @@ type options struct {
 }
 
 func optionsFromEnv() (options, error) {
-	opts, err := env.ParseAs[options]()
+	opts, err := usage.ParseEnv[options](env.Options{})
 	if err != nil {
 		return options{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -45,7 +47,7 @@ func serviceConfig[T any](natsURL, databaseURL string) (T, error) {
 	vars := env.ToMap(os.Environ())
 	vars["NATS_URL"] = natsURL
 	vars["DATABASE_URL"] = databaseURL
-	cfg, err := env.ParseAsWithOptions[T](env.Options{Environment: vars})
+	cfg, err := usage.ParseEnv[T](env.Options{Environment: vars})
 	if err != nil {
 		return cfg, fmt.Errorf("service configuration: %w", err)
 	}

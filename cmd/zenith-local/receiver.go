@@ -25,7 +25,7 @@ type receiver struct {
 func startReceiver(addr string, out io.Writer) (*receiver, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("demo receiver: listen on %s: %w (set ZENITH_RECEIVER_ADDR=off to go without)", addr, err)
+		return nil, fmt.Errorf("demo receiver: listen on %s: %w (ZENITH_RECEIVER_ADDR moves it; =off goes without)", addr, err)
 	}
 	r := &receiver{out: out, ln: ln}
 	r.server = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}

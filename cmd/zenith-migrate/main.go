@@ -52,7 +52,7 @@ func run(logOut io.Writer) error {
 }
 
 func migrate() error {
-	cfg, err := env.ParseAs[config]()
+	cfg, err := usage.ParseEnv[config](env.Options{})
 	if err != nil {
 		return fmt.Errorf("read configuration: %w", err)
 	}

@@ -28,7 +28,9 @@ printed: + created, ~ updated (setting by setting, secrets redacted),
 The file is checked here first, by the same code the server runs. The keys
 its api_keys_from_env name are read from this environment and sent to the
 server, which stores only their hashes; a variable that is not set here
-keeps the keys saved from it before.`,
+keeps the keys saved from it before. ${NAME} and ${NAME:-default} in sink
+settings are replaced by this environment's variables before the file is
+sent.`,
 		Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ApplyResponse], error) {
 			req, err := applyRequest(file, g.getenv)
@@ -48,18 +50,26 @@ keeps the keys saved from it before.`,
 	return cmd
 }
 
-// applyRequest reads and checks the file and gathers the keys it names from
-// the environment.
+// applyRequest reads the file, expands the variables its sinks' settings
+// name, checks it, and gathers the keys it names from the environment.
 func applyRequest(file string, getenv func(string) string) (*zenithv1.ApplyRequest, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := config.Parse(b)
+	lookup := func(name string) (string, bool) {
+		v := getenv(name)
+		return v, v != ""
+	}
+	expanded, err := config.ExpandEnv(b, lookup)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	req := &zenithv1.ApplyRequest{Config: b, ApiKeys: map[string]string{}}
+	parsed, err := config.Parse(expanded)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	req := &zenithv1.ApplyRequest{Config: expanded, ApiKeys: map[string]string{}}
 	for _, src := range parsed.Sources {
 		for _, name := range src.APIKeysFromEnv {
 			if v := getenv(name); v != "" {

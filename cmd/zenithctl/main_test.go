@@ -153,7 +153,7 @@ func (p *pipeline) exampleFile(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := strings.ReplaceAll(string(b), "http://127.0.0.1:9000", p.recvURL)
+	content := strings.ReplaceAll(string(b), "http://${ZENITH_RECEIVER_ADDR:-127.0.0.1:9000}", p.recvURL)
 	path := filepath.Join(t.TempDir(), "zenith.yaml")
 	writeFile(t, path, content)
 	return path, content

@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -38,7 +37,7 @@ const (
 )
 
 // ErrMalformed means a string cannot be an API key at all.
-var ErrMalformed = errors.New("malformed api key")
+var ErrMalformed = fmt.Errorf("malformed api key: a key is %d to %d printable ASCII characters without spaces", MinLength, MaxLength)
 
 // ID returns the public id of key: the id part of a generated key, or a
 // fingerprint of any other key. It returns ErrMalformed for a string that is

@@ -187,7 +187,7 @@ func TestApplyErrors(t *testing.T) {
 			name: "key too short",
 			yaml: "sources:\n  - {name: shop, api_keys_from_env: [SHOP_API_KEY]}\n",
 			env:  env{"SHOP_API_KEY": "hunter2-secret"},
-			want: "sources[0].api_keys_from_env[0]: the key in SHOP_API_KEY is not usable: malformed api key",
+			want: "sources[0].api_keys_from_env[0]: the key in SHOP_API_KEY is not usable: malformed api key: a key is 20 to 256 printable ASCII characters without spaces",
 		},
 		{
 			name: "one key for two sources",

@@ -99,13 +99,18 @@ func errorAt(path, format string, args ...any) *Error {
 	return &Error{Path: path, Problem: fmt.Sprintf(format, args...)}
 }
 
-// Load reads and validates the configuration file at path.
+// Load reads the configuration file at path, expands the environment
+// variables its sinks' settings name (see ExpandEnv) and validates it.
 func Load(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	f, err := Parse(b)
+	expanded, err := ExpandEnv(b, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	f, err := Parse(expanded)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -308,6 +313,9 @@ func (k Sink) Validate(path string) error {
 	if !namePattern.MatchString(k.Name) {
 		return errorAt(join(path, "name"), "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
 	}
+	if err := refusePlaceholders(k.Config, path); err != nil {
+		return err
+	}
 	if err := sinkconf.Validate(k.Type, k.Config); err != nil {
 		var se *sinkconf.Error
 		if errors.As(err, &se) {
@@ -328,8 +336,8 @@ func (r Rule) Validate(path string) error {
 	if !event.ValidSourceName(r.Source) {
 		return errorAt(join(path, "source"), "must name a source")
 	}
-	if r.EventType != "" && !event.ValidType(r.EventType) {
-		return errorAt(join(path, "event_type"), "must be dot-separated words of letters, digits, '-' or '_'")
+	if err := rules.ValidateEventType(r.EventType, join(path, "event_type")); err != nil {
+		return asConfigError(err)
 	}
 	if err := validateCondition(r.Condition, join(path, "condition")); err != nil {
 		return err
@@ -351,13 +359,19 @@ func validateCondition(raw json.RawMessage, path string) error {
 		return nil
 	}
 	if _, err := rules.ParseCondition(raw, path); err != nil {
-		var ve *rules.ValidationError
-		if errors.As(err, &ve) {
-			return &Error{Path: ve.Path, Problem: ve.Problem}
-		}
-		return errorAt(path, "%v", err)
+		return asConfigError(err)
 	}
 	return nil
+}
+
+// asConfigError turns a *rules.ValidationError, which names its place in
+// the file already, into an *Error.
+func asConfigError(err error) error {
+	var ve *rules.ValidationError
+	if errors.As(err, &ve) {
+		return &Error{Path: ve.Path, Problem: ve.Problem}
+	}
+	return err
 }
 
 // decodeStrict decodes JSON into v, refusing unknown keys and naming the

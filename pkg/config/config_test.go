@@ -115,6 +115,19 @@ rules:
 	}
 }
 
+func TestParseRuleTypePrefix(t *testing.T) {
+	f, err := config.Parse([]byte(`
+rules:
+  - {name: orders, source: shop, event_type: 'order.*', actions: [archive]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Rules[0].EventType; got != "order.*" {
+		t.Errorf("event_type = %q, want order.*", got)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	// rule returns a file with one sink and the rule written in YAML flow
 	// style.
@@ -129,7 +142,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown operator",
 			yaml: strings.Replace(example, `operator: "=="`, `operator: "=>"`, 1),
-			want: `rules[0].condition.all[1].operator: unknown operator "=>" (want one of != < <= == > >=)`,
+			want: `rules[0].condition.all[1].operator: unknown operator "=>" (want one of == != > >= < <= in not_in contains starts_with ends_with equals_ignore_case matches between exists)`,
 		},
 		{
 			name: "CR LF in a webhook header",
@@ -223,8 +236,18 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "rule with bad event type",
-			yaml: rule("name: r, source: shop, event_type: 'purchase.*', actions: [archive]"),
-			want: "rules[0].event_type: must be dot-separated words of letters, digits, '-' or '_'",
+			yaml: rule("name: r, source: shop, event_type: 'purchase..completed', actions: [archive]"),
+			want: `rules[0].event_type: "purchase..completed" must be an event type (dot-separated words of letters, digits, '-' or '_') or a prefix such as "order.*"`,
+		},
+		{
+			name: "rule with bad event type prefix",
+			yaml: rule("name: r, source: shop, event_type: 'purchase*', actions: [archive]"),
+			want: `rules[0].event_type: "purchase*" must be an event type (dot-separated words of letters, digits, '-' or '_') or a prefix such as "order.*"`,
+		},
+		{
+			name: "rule with bare wildcard",
+			yaml: rule("name: r, source: shop, event_type: '*', actions: [archive]"),
+			want: `rules[0].event_type: "*" must be an event type (dot-separated words of letters, digits, '-' or '_') or a prefix such as "order.*"`,
 		},
 		{
 			name: "rule without source",

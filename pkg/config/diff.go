@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // FieldChange is one setting that differs between the stored item and the
@@ -96,12 +95,8 @@ func flatten(v any, path string, out map[string]string) {
 	}
 }
 
-// compactJSON writes a leaf value as JSON for people to read: "<" and ">"
-// stay as they are rather than being escaped for HTML.
+// compactJSON writes a leaf value as JSON for people to read.
 func compactJSON(v any) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-	return strings.TrimSuffix(b.String(), "\n")
+	b, _ := encodeJSON(v)
+	return string(b)
 }

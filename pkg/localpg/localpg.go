@@ -137,7 +137,22 @@ func (c *Cluster) start(ctx context.Context, throwaway bool) error {
 	if throwaway {
 		settings += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
 	}
-	return c.run(ctx, "pg_ctl", "-D", c.dir, "-l", filepath.Join(c.dir, "server.log"), "-o", settings, "-w", "start")
+	logPath := filepath.Join(c.dir, "server.log")
+	if err := c.run(ctx, "pg_ctl", "-D", c.dir, "-l", logPath, "-o", settings, "-w", "start"); err != nil {
+		return fmt.Errorf("%w; the server's log ends: %s", err, logTail(logPath, 5))
+	}
+	return nil
+}
+
+// logTail returns the last lines of the server's log, joined, which say why
+// it would not start (a port in use, a folder that is gone).
+func logTail(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], " | ")
 }
 
 // run runs one of PostgreSQL's programs, as the postgres user when needed.

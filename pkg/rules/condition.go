@@ -4,31 +4,35 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
+	"regexp"
 	"strings"
 )
 
-// Limits on a condition, checked when it is parsed.
+// Limits on a condition, checked when it is parsed and again when a Set is
+// built. Limits on paths and regular expressions are beside them.
 const (
+	// MaxDepth is how deeply conditions may nest; a comparison alone is 1.
 	MaxDepth = 16
+	// MaxNodes is how many nodes (comparisons, all, any, not) a condition
+	// may have.
 	MaxNodes = 512
+	// MaxConditionBytes is the largest condition ParseCondition reads.
+	MaxConditionBytes = 64 << 10
+	// MaxListValues is the longest list "in" and "not_in" take.
+	MaxListValues = 1000
 )
 
 // Condition is one node of a rule's condition tree: exactly one of a
-// comparison (Field, Operator, Value), All, Any or Not.
+// comparison (Field, Operator and Value), All, Any or Not.
 type Condition struct {
-	Field    string       `json:"field,omitempty"`
-	Operator string       `json:"operator,omitempty"`
-	Value    any          `json:"value,omitempty"`
-	All      []*Condition `json:"all,omitempty"`
-	Any      []*Condition `json:"any,omitempty"`
-	Not      *Condition   `json:"not,omitempty"`
-}
-
-// Operators a comparison may use.
-var operators = map[string]bool{
-	"==": true, "!=": true, ">": true, ">=": true, "<": true, "<=": true,
+	Field    string `json:"field,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	// Value is a json.Number, a string, a bool or a []any of them, as
+	// ParseCondition decodes it; nil for "exists" without a value.
+	Value any          `json:"value,omitempty"`
+	All   []*Condition `json:"all,omitempty"`
+	Any   []*Condition `json:"any,omitempty"`
+	Not   *Condition   `json:"not,omitempty"`
 }
 
 // ValidationError reports a problem at one place of a condition. Path is
@@ -46,11 +50,14 @@ func invalid(path, format string, args ...any) *ValidationError {
 	return &ValidationError{Path: path, Problem: fmt.Sprintf(format, args...)}
 }
 
-// ParseCondition reads and validates a condition from JSON. path names the
-// condition in errors, for example "condition" or "rules[2].condition".
-// Numbers are kept as json.Number so that they are typed exactly once, when
-// the condition is compiled.
+// ParseCondition reads and validates a condition from JSON, as a rule is
+// saved. path names the condition in errors, for example "condition" or
+// "rules[2].condition"; every error is a *ValidationError naming the place
+// and the problem. Numbers are kept as json.Number, exactly as written.
 func ParseCondition(raw []byte, path string) (*Condition, error) {
+	if len(raw) > MaxConditionBytes {
+		return nil, invalid(path, "is larger than %d bytes", MaxConditionBytes)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var tree any
@@ -60,17 +67,31 @@ func ParseCondition(raw []byte, path string) (*Condition, error) {
 	if dec.More() {
 		return nil, invalid(path, "must hold one JSON object")
 	}
-	nodes := 0
-	return parseNode(tree, path, 1, &nodes)
+	var count nodeCounter
+	return fromJSON(tree, path, 1, &count)
 }
 
-func parseNode(tree any, path string, depth int, nodes *int) (*Condition, error) {
-	*nodes++
-	if *nodes > MaxNodes {
-		return nil, invalid(path, "condition has more than %d nodes", MaxNodes)
+// nodeCounter enforces MaxNodes and MaxDepth over one condition.
+type nodeCounter struct {
+	nodes int
+}
+
+func (n *nodeCounter) enter(path string, depth int) error {
+	n.nodes++
+	if n.nodes > MaxNodes {
+		return invalid(path, "condition has more than %d nodes", MaxNodes)
 	}
 	if depth > MaxDepth {
-		return nil, invalid(path, "condition is nested deeper than %d levels", MaxDepth)
+		return invalid(path, "condition is nested deeper than %d levels", MaxDepth)
+	}
+	return nil
+}
+
+// fromJSON builds a condition from its decoded JSON, checking it as it
+// goes.
+func fromJSON(tree any, path string, depth int, count *nodeCounter) (*Condition, error) {
+	if err := count.enter(path, depth); err != nil {
+		return nil, err
 	}
 	obj, ok := tree.(map[string]any)
 	if !ok {
@@ -82,16 +103,16 @@ func parseNode(tree any, path string, depth int, nodes *int) (*Condition, error)
 
 	switch {
 	case obj["all"] != nil:
-		list, err := parseList(obj["all"], path+".all", depth, nodes)
+		list, err := listFromJSON(obj["all"], path+".all", depth, count)
 		return &Condition{All: list}, err
 	case obj["any"] != nil:
-		list, err := parseList(obj["any"], path+".any", depth, nodes)
+		list, err := listFromJSON(obj["any"], path+".any", depth, count)
 		return &Condition{Any: list}, err
 	case obj["not"] != nil:
-		inner, err := parseNode(obj["not"], path+".not", depth+1, nodes)
+		inner, err := fromJSON(obj["not"], path+".not", depth+1, count)
 		return &Condition{Not: inner}, err
 	default:
-		return parseComparison(obj, path)
+		return comparisonFromJSON(obj, path)
 	}
 }
 
@@ -122,7 +143,7 @@ func checkKeys(obj map[string]any, path string) error {
 	return nil
 }
 
-func parseList(v any, path string, depth int, nodes *int) ([]*Condition, error) {
+func listFromJSON(v any, path string, depth int, count *nodeCounter) ([]*Condition, error) {
 	items, ok := v.([]any)
 	if !ok {
 		return nil, invalid(path, "must be a list of conditions")
@@ -132,7 +153,7 @@ func parseList(v any, path string, depth int, nodes *int) ([]*Condition, error) 
 	}
 	list := make([]*Condition, 0, len(items))
 	for i, item := range items {
-		c, err := parseNode(item, fmt.Sprintf("%s[%d]", path, i), depth+1, nodes)
+		c, err := fromJSON(item, fmt.Sprintf("%s[%d]", path, i), depth+1, count)
 		if err != nil {
 			return nil, err
 		}
@@ -141,66 +162,286 @@ func parseList(v any, path string, depth int, nodes *int) ([]*Condition, error) 
 	return list, nil
 }
 
-func parseComparison(obj map[string]any, path string) (*Condition, error) {
+func comparisonFromJSON(obj map[string]any, path string) (*Condition, error) {
 	field, ok := obj["field"].(string)
-	if !ok || field == "" {
+	if !ok {
 		return nil, invalid(path+".field", "must be a non-empty string")
-	}
-	if err := checkPath(field); err != nil {
-		return nil, invalid(path+".field", "%v", err)
 	}
 	op, ok := obj["operator"].(string)
 	if !ok {
 		return nil, invalid(path+".operator", "must be a string")
 	}
-	if !operators[op] {
-		return nil, invalid(path+".operator", "unknown operator %q (want one of %s)", op, operatorList())
+	c := &Condition{Field: field, Operator: op, Value: obj["value"]}
+	_, hasValue := obj["value"]
+	if _, err := checkComparison(c, hasValue, path); err != nil {
+		return nil, err
 	}
-	value, present := obj["value"]
-	if !present {
-		return nil, invalid(path+".value", "is required")
-	}
-	if err := checkValue(op, value); err != nil {
-		return nil, invalid(path+".value", "%v", err)
-	}
-	return &Condition{Field: field, Operator: op, Value: value}, nil
+	return c, nil
 }
 
-func checkPath(field string) error {
-	for _, part := range strings.Split(field, ".") {
-		if part == "" {
-			return fmt.Errorf("%q has an empty segment", field)
+// validate checks a condition tree built by hand, as ParseCondition checks
+// one it reads.
+func validate(c *Condition, path string, depth int, count *nodeCounter) error {
+	if err := count.enter(path, depth); err != nil {
+		return err
+	}
+	kinds := 0
+	for _, set := range []bool{c.All != nil, c.Any != nil, c.Not != nil, c.Field != "" || c.Operator != ""} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return invalid(path, "must be one of a comparison, all, any or not")
+	}
+
+	switch {
+	case c.All != nil:
+		return validateList(c.All, path+".all", depth, count)
+	case c.Any != nil:
+		return validateList(c.Any, path+".any", depth, count)
+	case c.Not != nil:
+		return validate(c.Not, path+".not", depth+1, count)
+	default:
+		_, err := checkComparison(c, c.Value != nil || c.Operator != "exists", path)
+		return err
+	}
+}
+
+func validateList(list []*Condition, path string, depth int, count *nodeCounter) error {
+	if len(list) == 0 {
+		return invalid(path, "must not be empty")
+	}
+	for i, c := range list {
+		if c == nil {
+			return invalid(fmt.Sprintf("%s[%d]", path, i), "must be a condition")
+		}
+		if err := validate(c, fmt.Sprintf("%s[%d]", path, i), depth+1, count); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func checkValue(op string, value any) error {
-	switch v := value.(type) {
-	case json.Number:
-		// compile reads numbers as float64; one that does not fit would pass
-		// here and then break the whole source's rule set.
-		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
-			return fmt.Errorf("number %s is out of range", v)
+// operatorNames lists the operators in the order errors name them.
+var operatorNames = []string{
+	"==", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains",
+	"starts_with", "ends_with", "equals_ignore_case", "matches", "between", "exists",
+}
+
+// comparison is a checked comparison: its path parsed and its value typed
+// for its operator.
+type comparison struct {
+	field    string
+	path     fieldPath
+	operator string
+	// one is the value of operators that take one; list that of in,
+	// not_in and between.
+	one  operand
+	list []operand
+	// re is the compiled pattern of matches.
+	re *regexp.Regexp
+	// present is what exists asks for: true for a present field.
+	present bool
+}
+
+// checkComparison parses c's field and types its value for its operator.
+// hasValue tells a missing value from a null one.
+func checkComparison(c *Condition, hasValue bool, path string) (*comparison, error) {
+	fp, err := parsePath(c.Field)
+	if err != nil {
+		return nil, invalid(path+".field", "%v", err)
+	}
+	cmp := &comparison{field: c.Field, path: fp, operator: c.Operator}
+	if !knownOperator(c.Operator) {
+		return nil, invalid(path+".operator", "unknown operator %q (want one of %s)", c.Operator, strings.Join(operatorNames, " "))
+	}
+	if c.Operator == "exists" {
+		return cmp, typeExists(cmp, c.Value, path+".value")
+	}
+	if !hasValue {
+		return nil, invalid(path+".value", "is required")
+	}
+	if err := typeValue(cmp, c.Value); err != nil {
+		return nil, invalid(path+".value", "%v", err)
+	}
+	return cmp, nil
+}
+
+func knownOperator(op string) bool {
+	for _, name := range operatorNames {
+		if op == name {
+			return true
 		}
-		return nil
-	case string:
-		return nil
+	}
+	return false
+}
+
+func typeExists(cmp *comparison, v any, path string) error {
+	switch v := v.(type) {
+	case nil:
+		cmp.present = true
 	case bool:
-		if op == "==" || op == "!=" {
-			return nil
-		}
-		return fmt.Errorf("operator %q needs a number or a string, not a boolean", op)
+		cmp.present = v
 	default:
-		return fmt.Errorf("must be a number, a string or a boolean")
+		return invalid(path, `operator "exists" takes no value, or true or false`)
+	}
+	return nil
+}
+
+// typeValue types v for cmp's operator, refusing a value no event could
+// ever match.
+func typeValue(cmp *comparison, v any) error {
+	switch cmp.operator {
+	case "in", "not_in":
+		list, err := typeList(v, cmp.operator)
+		cmp.list = list
+		return err
+	case "between":
+		bounds, err := typeBounds(v)
+		cmp.list = bounds
+		return err
+	}
+
+	o, err := typeOperand(v)
+	if err != nil {
+		return err
+	}
+	cmp.one = o
+	switch cmp.operator {
+	case ">", ">=", "<", "<=":
+		if o.kind == kindBool {
+			return fmt.Errorf("operator %q needs a number or a string, not a boolean", cmp.operator)
+		}
+	case "starts_with", "ends_with", "equals_ignore_case":
+		if o.kind != kindString {
+			return fmt.Errorf("operator %q needs a string, not %s", cmp.operator, o.kind)
+		}
+	case "matches":
+		if o.kind != kindString {
+			return fmt.Errorf(`operator "matches" needs a regular expression as a string, not %s`, o.kind)
+		}
+		cmp.re, err = compileRegexp(o.str)
+		return err
+	}
+	return nil
+}
+
+// operand is a rule's value, typed once.
+type operand struct {
+	kind kind // kindNumber, kindString or kindBool
+	num  number
+	str  string
+	b    bool
+}
+
+func typeOperand(v any) (operand, error) {
+	switch v := v.(type) {
+	case json.Number:
+		n, ok := parseNumber([]byte(v))
+		if !ok {
+			return operand{}, fmt.Errorf("%s is not a JSON number", v)
+		}
+		return operand{kind: kindNumber, num: n}, nil
+	case string:
+		return operand{kind: kindString, str: v}, nil
+	case bool:
+		return operand{kind: kindBool, b: v}, nil
+	case nil:
+		return operand{}, fmt.Errorf(`null is not a value to compare with: use the operator "exists" to ask whether a field is present and not null`)
+	case []any:
+		return operand{}, fmt.Errorf("a list is only the value of in, not_in and between")
+	default:
+		return operand{}, fmt.Errorf("must be a number, a string or a boolean")
 	}
 }
 
-func operatorList() string {
-	list := make([]string, 0, len(operators))
-	for op := range operators {
-		list = append(list, op)
+// typeList types the list of in or not_in: one to MaxListValues values of
+// one type.
+func typeList(v any, op string) ([]operand, error) {
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("operator %q needs a list of values", op)
 	}
-	sort.Strings(list)
-	return strings.Join(list, " ")
+	if len(items) == 0 {
+		return nil, fmt.Errorf("operator %q needs at least one value", op)
+	}
+	if len(items) > MaxListValues {
+		return nil, fmt.Errorf("has more than %d values", MaxListValues)
+	}
+	list := make([]operand, len(items))
+	for i, item := range items {
+		o, err := typeOperand(item)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		if i > 0 && o.kind != list[0].kind {
+			return nil, fmt.Errorf("[%d] is %s but [0] is %s: a list holds values of one type", i, o.kind, list[0].kind)
+		}
+		list[i] = o
+	}
+	return list, nil
+}
+
+// typeBounds types the [low, high] of between: two numbers or two strings,
+// low not above high.
+func typeBounds(v any) ([]operand, error) {
+	items, ok := v.([]any)
+	if !ok || len(items) != 2 {
+		return nil, fmt.Errorf(`operator "between" needs a list [low, high]`)
+	}
+	low, err := typeOperand(items[0])
+	if err != nil {
+		return nil, fmt.Errorf("[0]: %w", err)
+	}
+	high, err := typeOperand(items[1])
+	if err != nil {
+		return nil, fmt.Errorf("[1]: %w", err)
+	}
+	if low.kind == kindBool || low.kind != high.kind {
+		return nil, fmt.Errorf(`operator "between" needs two numbers or two strings, not %s and %s`, low.kind, high.kind)
+	}
+	if compareOperands(&low, &high) > 0 {
+		return nil, fmt.Errorf("low bound %s is above high bound %s: no value is between them", low, high)
+	}
+	return []operand{low, high}, nil
+}
+
+// compareOperands orders two operands of the same kind, number or string.
+func compareOperands(a, b *operand) int {
+	if a.kind == kindNumber {
+		return compareNumbers(&a.num, &b.num)
+	}
+	return strings.Compare(a.str, b.str)
+}
+
+// String returns the operand as JSON.
+func (o operand) String() string {
+	switch o.kind {
+	case kindNumber:
+		return string(o.num.lit)
+	case kindString:
+		b, _ := json.Marshal(o.str)
+		return string(b)
+	default:
+		return fmt.Sprint(o.b)
+	}
+}
+
+// String names the kind as errors and explanations do.
+func (k kind) String() string {
+	switch k {
+	case kindNull:
+		return "null"
+	case kindBool:
+		return "a boolean"
+	case kindNumber:
+		return "a number"
+	case kindString:
+		return "a string"
+	case kindObject:
+		return "an object"
+	default:
+		return "an array"
+	}
 }

@@ -59,13 +59,13 @@ func TestParseConditionErrors(t *testing.T) {
 		{
 			name: "unknown operator",
 			raw:  `{"all":[{"field":"a","operator":"==","value":1},{"field":"b","operator":"=>","value":2}]}`,
-			want: `condition.all[1].operator: unknown operator "=>" (want one of != < <= == > >=)`,
+			want: `condition.all[1].operator: unknown operator "=>" (want one of == != > >= < <= in not_in contains starts_with ends_with equals_ignore_case matches between exists)`,
 		},
 		{
 			name: "path prefix is the caller's",
 			raw:  `{"any":[{"field":"a","operator":"~","value":1}]}`,
 			path: "rules[2].condition",
-			want: `rules[2].condition.any[0].operator: unknown operator "~" (want one of != < <= == > >=)`,
+			want: `rules[2].condition.any[0].operator: unknown operator "~" (want one of == != > >= < <= in not_in contains starts_with ends_with equals_ignore_case matches between exists)`,
 		},
 		{
 			name: "not JSON",
@@ -120,7 +120,7 @@ func TestParseConditionErrors(t *testing.T) {
 		{
 			name: "error inside not",
 			raw:  `{"not":{"field":"a","operator":"==","value":null}}`,
-			want: "condition.not.value: must be a number, a string or a boolean",
+			want: `condition.not.value: null is not a value to compare with: use the operator "exists" to ask whether a field is present and not null`,
 		},
 		{
 			name: "missing field",
@@ -155,7 +155,7 @@ func TestParseConditionErrors(t *testing.T) {
 		{
 			name: "list value",
 			raw:  `{"field":"a","operator":"==","value":[1,2]}`,
-			want: "condition.value: must be a number, a string or a boolean",
+			want: "condition.value: a list is only the value of in, not_in and between",
 		},
 		{
 			name: "object value",
@@ -168,9 +168,34 @@ func TestParseConditionErrors(t *testing.T) {
 			want: `condition.value: operator ">" needs a number or a string, not a boolean`,
 		},
 		{
-			name: "number out of range",
-			raw:  `{"field":"amount","operator":">","value":1e400}`,
-			want: "condition.value: number 1e400 is out of range",
+			name: "list of lists",
+			raw:  `{"field":"a","operator":"in","value":[[1]]}`,
+			want: "condition.value: [0]: a list is only the value of in, not_in and between",
+		},
+		{
+			name: "too large",
+			raw:  `{"field":"a","operator":"in","value":["` + strings.Repeat("x", rules.MaxConditionBytes) + `"]}`,
+			want: "condition: is larger than 65536 bytes",
+		},
+		{
+			name: "list too long",
+			raw:  `{"field":"a","operator":"in","value":[` + strings.Repeat("1,", rules.MaxListValues) + `1]}`,
+			want: "condition.value: has more than 1000 values",
+		},
+		{
+			name: "path with too many segments",
+			raw:  `{"field":"` + strings.Repeat("a.", rules.MaxPathSegments) + `a","operator":"exists"}`,
+			want: `condition.field: "` + strings.Repeat("a.", rules.MaxPathSegments) + `a" has more than 32 segments`,
+		},
+		{
+			name: "path too long",
+			raw:  `{"field":"` + strings.Repeat("a", rules.MaxPathBytes+1) + `","operator":"exists"}`,
+			want: "condition.field: is longer than 512 bytes",
+		},
+		{
+			name: "regular expression too long",
+			raw:  `{"field":"a","operator":"matches","value":"` + strings.Repeat("a", rules.MaxRegexpBytes+1) + `"}`,
+			want: "condition.value: regular expression is longer than 1024 bytes",
 		},
 		{
 			name: "too deep",
@@ -220,6 +245,8 @@ func TestParseConditionLimits(t *testing.T) {
 	}{
 		{"depth at the limit", nest(rules.MaxDepth)},
 		{"nodes at the limit", wide(rules.MaxNodes - 1)},
+		{"list at the limit", `{"field":"a","operator":"in","value":[` + strings.Repeat("1,", rules.MaxListValues-1) + `1]}`},
+		{"path at the limit", `{"field":"` + strings.Repeat("a.", rules.MaxPathSegments-1) + `a","operator":"exists"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,11 +1,10 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
-
-	"github.com/valyala/fastjson"
 )
 
 // RuleExplanation says whether one rule fires for an event, and why.
@@ -50,57 +49,42 @@ type ConditionExplanation struct {
 	Children []*ConditionExplanation
 }
 
-// Rules returns the set's rules in evaluation order: by priority, fallbacks
-// last.
-func (s *Set) Rules() []*Rule {
-	list := make([]*Rule, 0, s.Len())
-	for _, c := range s.rules {
-		list = append(list, c.rule)
-	}
-	for _, c := range s.fallbacks {
-		list = append(list, c.rule)
-	}
-	return list
-}
-
 // Explain evaluates one event of eventType with data against every rule of
 // the set, fallback logic included, and says per rule and per condition
-// what was read and why it held or not. It has no side effects and is slow
-// next to Match, which it agrees with. An error means data is not a JSON
-// object.
+// what was read and why it held or not. It reads the event as Match does
+// and evaluates each comparison with the predicate Match uses, so both
+// agree; it is slower, allocates, and has no side effects. Unlike Match it
+// validates data: an error means data is not a valid JSON object.
 func (s *Set) Explain(eventType string, data []byte) ([]RuleExplanation, error) {
-	var p fastjson.Parser
-	root, err := p.ParseBytes(data)
-	if err != nil {
-		return nil, fmt.Errorf("parse event data: %w", err)
+	if !json.Valid(data) {
+		return nil, errors.New("read event data: not valid JSON")
 	}
-	if root.Type() != fastjson.TypeObject {
-		return nil, fmt.Errorf("parse event data: not a JSON object")
+	st := newEvalState(s.plan, len(s.rules))
+	if err := st.extract(s.plan, data); err != nil {
+		return nil, fmt.Errorf("read event data: %w", err)
 	}
 
-	list := make([]RuleExplanation, 0, s.Len())
+	list := make([]RuleExplanation, len(s.rules))
 	anyMatched := false
-	for _, c := range s.rules {
-		e := explainRule(c.rule, eventType, root)
-		anyMatched = anyMatched || e.Matched
-		list = append(list, e)
-	}
-	for _, c := range s.fallbacks {
-		e := explainRule(c.rule, eventType, root)
-		if anyMatched && e.Matched {
+	for i := range s.rules {
+		e := s.explainRule(&s.rules[i], eventType, st)
+		if i < s.regular {
+			anyMatched = anyMatched || e.Matched
+		} else if anyMatched && e.Matched {
 			e.Matched = false
 			e.Reason = "fallback: another rule matched"
 		}
-		list = append(list, e)
+		list[i] = e
 	}
 	return list, nil
 }
 
 // explainRule explains one rule on its own, as if it were not a fallback.
-func explainRule(r *Rule, eventType string, root *fastjson.Value) RuleExplanation {
-	e := RuleExplanation{Rule: r, TypeMatched: r.EventType == "" || r.EventType == eventType}
+func (s *Set) explainRule(c *compiledRule, eventType string, st *evalState) RuleExplanation {
+	r := c.rule
+	e := RuleExplanation{Rule: r, TypeMatched: c.filter.matches(eventType)}
 	if r.Condition != nil {
-		e.Condition = explainNode(r.Condition, "condition", root)
+		e.Condition = s.explainNode(r.Condition, "condition", st)
 	}
 	switch {
 	case !e.TypeMatched:
@@ -120,14 +104,13 @@ func explainRule(r *Rule, eventType string, root *fastjson.Value) RuleExplanatio
 	return e
 }
 
-// explainNode explains a condition tree. Comparisons are evaluated by the
-// same predicates Match uses, so that both agree.
-func explainNode(c *Condition, path string, root *fastjson.Value) *ConditionExplanation {
+// explainNode explains a condition tree, child by child.
+func (s *Set) explainNode(c *Condition, path string, st *evalState) *ConditionExplanation {
 	switch {
 	case c.All != nil:
 		e := &ConditionExplanation{Path: path, Kind: "all", Passed: true}
 		for i, child := range c.All {
-			ce := explainNode(child, fmt.Sprintf("%s.all[%d]", path, i), root)
+			ce := s.explainNode(child, fmt.Sprintf("%s.all[%d]", path, i), st)
 			e.Children = append(e.Children, ce)
 			e.Passed = e.Passed && ce.Passed
 		}
@@ -136,14 +119,14 @@ func explainNode(c *Condition, path string, root *fastjson.Value) *ConditionExpl
 	case c.Any != nil:
 		e := &ConditionExplanation{Path: path, Kind: "any"}
 		for i, child := range c.Any {
-			ce := explainNode(child, fmt.Sprintf("%s.any[%d]", path, i), root)
+			ce := s.explainNode(child, fmt.Sprintf("%s.any[%d]", path, i), st)
 			e.Children = append(e.Children, ce)
 			e.Passed = e.Passed || ce.Passed
 		}
 		e.Reason = countReason(e.Children, "any")
 		return e
 	case c.Not != nil:
-		inner := explainNode(c.Not, path+".not", root)
+		inner := s.explainNode(c.Not, path+".not", st)
 		e := &ConditionExplanation{Path: path, Kind: "not", Passed: !inner.Passed, Children: []*ConditionExplanation{inner}}
 		if inner.Passed {
 			e.Reason = "the inner condition held"
@@ -152,33 +135,109 @@ func explainNode(c *Condition, path string, root *fastjson.Value) *ConditionExpl
 		}
 		return e
 	default:
-		return explainComparison(c, path, root)
+		return s.explainComparison(c, path, st)
 	}
 }
 
-func explainComparison(c *Condition, path string, root *fastjson.Value) *ConditionExplanation {
-	e := &ConditionExplanation{Path: path, Kind: "comparison", Field: c.Field, Operator: c.Operator, Value: c.Value}
-	test, err := compileComparison(c, path)
-	if err != nil {
-		e.Reason = err.Error()
-		return e
+func (s *Set) explainComparison(c *Condition, path string, st *evalState) *ConditionExplanation {
+	cmp := mustComparison(c, path)
+	slot := s.plan.lookup(cmp.path)
+	e := &ConditionExplanation{
+		Path: path, Kind: "comparison", Field: c.Field, Operator: c.Operator, Value: c.Value,
+		Passed: comparisonPredicate(cmp, slot)(st),
 	}
-	e.Passed = test(root)
 
-	v := root.Get(strings.Split(c.Field, ".")...)
-	if v == nil {
-		e.Reason = c.Field + " is missing"
-		return e
+	var read []*value
+	for i := st.head[slot]; i >= 0; i = st.vals[i].next {
+		if v := &st.vals[i]; !v.elem {
+			read = append(read, v)
+		}
 	}
-	e.Found = true
-	e.Got = v.MarshalTo(nil)
-	want, _ := json.Marshal(c.Value)
-	verdict := c.Operator
+	e.Found = len(read) > 0
+	if e.Found {
+		e.Got = rawValues(st.data, read)
+	}
+	e.Reason = comparisonReason(cmp, c.Value, read, e)
+	return e
+}
+
+// rawValues returns the JSON of the values read: the value itself, or an
+// array of them when the path crossed an array and read several.
+func rawValues(data []byte, read []*value) json.RawMessage {
+	if len(read) == 1 {
+		return json.RawMessage(data[read[0].start:read[0].end:read[0].end])
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, v := range read {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(data[v.start:v.end])
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+// comparisonReason says in one line why a comparison held or failed.
+func comparisonReason(cmp *comparison, want any, read []*value, e *ConditionExplanation) string {
+	if !e.Found {
+		return cmp.field + " is missing"
+	}
+	got := shorten(e.Got)
+	if allNull(read) {
+		return cmp.field + " is null"
+	}
+	if cmp.operator == "exists" {
+		return fmt.Sprintf("%s is %s", cmp.field, got)
+	}
+	wantJSON, _ := json.Marshal(want)
+	if k := operandKind(cmp); k != 0 && !hasCandidate(read, k, cmp.operator == "contains") {
+		return fmt.Sprintf("%s is %s, which is not %s like %s", cmp.field, got, k, wantJSON)
+	}
+	verdict := cmp.operator
 	if !e.Passed {
 		verdict = "not " + verdict
 	}
-	e.Reason = fmt.Sprintf("%s is %s, %s %s", c.Field, e.Got, verdict, want)
-	return e
+	return fmt.Sprintf("%s is %s, %s %s", cmp.field, got, verdict, wantJSON)
+}
+
+// operandKind returns the type of value a comparison compares with.
+func operandKind(cmp *comparison) kind {
+	if len(cmp.list) > 0 {
+		return cmp.list[0].kind
+	}
+	return cmp.one.kind
+}
+
+// hasCandidate reports whether something read is of kind k or, for an
+// array, has an element of kind k; with anyString, strings count too (as
+// contains looks into them).
+func hasCandidate(read []*value, k kind, anyString bool) bool {
+	for _, v := range read {
+		if v.kind == k || (anyString && v.kind == kindString) || v.kind == kindArray {
+			return true
+		}
+	}
+	return false
+}
+
+func allNull(read []*value) bool {
+	for _, v := range read {
+		if v.kind != kindNull {
+			return false
+		}
+	}
+	return true
+}
+
+// shorten cuts a value for a one-line reason.
+func shorten(raw []byte) string {
+	const most = 120
+	if len(raw) <= most {
+		return string(raw)
+	}
+	return string(raw[:most]) + "…"
 }
 
 // countReason summarises the children of an all or an any.

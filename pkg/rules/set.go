@@ -2,9 +2,9 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"sort"
-
-	"github.com/valyala/fastjson"
+	"sync"
 
 	"github.com/zenith-hq/zenith/pkg/action"
 )
@@ -14,7 +14,8 @@ type Rule struct {
 	ID      string
 	Name    string
 	Version int64
-	// EventType, when not empty, limits the rule to events of that type.
+	// EventType limits the rule to events of one type ("order.created"),
+	// or of every type under a prefix ("order.*"); empty for every type.
 	EventType string
 	// Condition is nil for a rule that matches every event of its type.
 	Condition *Condition
@@ -28,87 +29,171 @@ type Rule struct {
 }
 
 // Set is the compiled rules of one source. It is immutable and safe for
-// concurrent use.
+// concurrent use; evaluating an event takes no lock and, once the Set has
+// warmed up, allocates nothing.
 type Set struct {
-	rules     []compiled
-	fallbacks []compiled
-	parsers   fastjson.ParserPool
+	// rules are in evaluation order: by priority, then name; fallbacks
+	// last, from index regular on.
+	rules   []compiledRule
+	regular int
+	plan    *plan
+	index   ruleIndex
+	states  sync.Pool
 }
 
-type compiled struct {
-	rule *Rule
+// compiledRule is a rule ready to evaluate.
+type compiledRule struct {
+	rule   *Rule
+	filter typeFilter
+	// test is nil for a rule without a condition.
 	test predicate
 }
 
-// NewSet compiles rules into a Set. A rule whose condition cannot compile is
-// an error naming the rule.
-func NewSet(rules []Rule) (*Set, error) {
-	sorted := make([]*Rule, len(rules))
-	for i := range rules {
-		sorted[i] = &rules[i]
-	}
-	sort.SliceStable(sorted, func(i, j int) bool {
-		if sorted[i].Priority != sorted[j].Priority {
-			return sorted[i].Priority > sorted[j].Priority
-		}
-		return sorted[i].Name < sorted[j].Name
-	})
+// holds reports whether the rule matches, fallback logic aside.
+func (c *compiledRule) holds(st *evalState, eventType string) bool {
+	return c.filter.matches(eventType) && (c.test == nil || c.test(st))
+}
 
-	s := &Set{}
-	for _, r := range sorted {
-		c := compiled{rule: r}
-		if r.Condition != nil {
-			test, err := compile(r.Condition, "condition")
-			if err != nil {
-				return nil, fmt.Errorf("rule %q: %w", r.Name, err)
-			}
-			c.test = test
+// NewSet compiles rules into a Set: it checks each rule's event type filter
+// and condition as saving them does, types the condition's values, turns
+// each comparison into a specialised predicate, gathers the fields the
+// rules read, and indexes equality conditions. An invalid rule is an error
+// naming it.
+func NewSet(rules []Rule) (*Set, error) {
+	ordered := evaluationOrder(rules)
+	s := &Set{plan: newPlan(), rules: make([]compiledRule, len(ordered))}
+	for i, r := range ordered {
+		c, err := compileRule(r, s.plan)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: %w", r.Name, err)
 		}
-		if r.Fallback {
-			s.fallbacks = append(s.fallbacks, c)
-		} else {
-			s.rules = append(s.rules, c)
+		s.rules[i] = c
+		if !r.Fallback {
+			s.regular = i + 1
 		}
 	}
+	s.index = buildIndex(s.rules[:s.regular], s.plan)
+	s.states.New = func() any { return newEvalState(s.plan, len(s.rules)) }
 	return s, nil
+}
+
+// evaluationOrder sorts the rules by priority, higher first, then by name,
+// with the fallbacks after the others.
+func evaluationOrder(rules []Rule) []*Rule {
+	ordered := make([]*Rule, len(rules))
+	for i := range rules {
+		ordered[i] = &rules[i]
+	}
+	sort.SliceStable(ordered, func(i, j int) bool {
+		a, b := ordered[i], ordered[j]
+		switch {
+		case a.Fallback != b.Fallback:
+			return !a.Fallback
+		case a.Priority != b.Priority:
+			return a.Priority > b.Priority
+		default:
+			return a.Name < b.Name
+		}
+	})
+	return ordered
+}
+
+func compileRule(r *Rule, p *plan) (compiledRule, error) {
+	filter, err := parseTypeFilter(r.EventType, "event_type")
+	if err != nil {
+		return compiledRule{}, err
+	}
+	c := compiledRule{rule: r, filter: filter}
+	if r.Condition != nil {
+		c.test, err = compile(r.Condition, "condition", p)
+		if err != nil {
+			return compiledRule{}, err
+		}
+	}
+	return c, nil
 }
 
 // Len returns the number of rules in the set, fallbacks included.
 func (s *Set) Len() int {
-	return len(s.rules) + len(s.fallbacks)
+	return len(s.rules)
+}
+
+// Rules returns the set's rules in evaluation order: by priority, then
+// name, fallbacks last.
+func (s *Set) Rules() []*Rule {
+	list := make([]*Rule, len(s.rules))
+	for i := range s.rules {
+		list[i] = s.rules[i].rule
+	}
+	return list
 }
 
 // Match appends to dst the rules an event of eventType with data matches, in
-// priority order, and returns the extended slice. When no other rule matches,
-// the fallback rules whose type filter fits are returned instead. An error
-// means data is not a JSON object.
+// evaluation order, and returns the extended slice. When no other rule
+// matches, the fallback rules that hold are returned instead.
+//
+// data must be a valid JSON object, as the rule-engine checks before it
+// evaluates an event: Match reads only what the rules need and does not
+// validate the rest. It returns an error when data is not an object or
+// when it meets broken JSON on its way, and never reads outside data.
 func (s *Set) Match(eventType string, data []byte, dst []*Rule) ([]*Rule, error) {
-	p := s.parsers.Get()
-	defer s.parsers.Put(p)
-	root, err := p.ParseBytes(data)
-	if err != nil {
-		return dst, fmt.Errorf("parse event data: %w", err)
-	}
-	if root.Type() != fastjson.TypeObject {
-		return dst, fmt.Errorf("parse event data: not a JSON object")
+	st := s.states.Get().(*evalState)
+	defer s.putState(st)
+	if err := st.extract(s.plan, data); err != nil {
+		return dst, fmt.Errorf("read event data: %w", err)
 	}
 
-	before := len(dst)
-	dst = appendMatches(dst, s.rules, eventType, root)
-	if len(dst) == before {
-		dst = appendMatches(dst, s.fallbacks, eventType, root)
+	matched := s.matchRegular(st, eventType)
+	if len(matched) == 0 {
+		for i := s.regular; i < len(s.rules); i++ {
+			if s.rules[i].holds(st, eventType) {
+				dst = append(dst, s.rules[i].rule)
+			}
+		}
+		return dst, nil
+	}
+	for _, i := range matched {
+		dst = append(dst, s.rules[i].rule)
 	}
 	return dst, nil
 }
 
-func appendMatches(dst []*Rule, list []compiled, eventType string, root *fastjson.Value) []*Rule {
-	for _, c := range list {
-		if c.rule.EventType != "" && c.rule.EventType != eventType {
-			continue
-		}
-		if c.test == nil || c.test(root) {
-			dst = append(dst, c.rule)
+func (s *Set) putState(st *evalState) {
+	st.release()
+	s.states.Put(st)
+}
+
+// matchRegular returns the positions of the regular rules that hold, in
+// evaluation order: the candidates the index finds, then the rules it
+// does not cover.
+func (s *Set) matchRegular(st *evalState, eventType string) []int {
+	st.hitEpoch++
+	matched := st.matched[:0]
+	matched = s.index.candidates(s, st, eventType, matched)
+	indexed := len(matched) > 0
+	for _, i := range s.index.rest {
+		if s.rules[i].holds(st, eventType) {
+			matched = append(matched, i)
 		}
 	}
-	return dst
+	if indexed {
+		slices.Sort(matched)
+	}
+	st.matched = matched
+	return matched
+}
+
+// testOnce appends to matched each rule of bucket that holds, testing each
+// rule at most once per event.
+func (s *Set) testOnce(st *evalState, eventType string, bucket []int, matched []int) []int {
+	for _, i := range bucket {
+		if st.hits[i] == st.hitEpoch {
+			continue
+		}
+		st.hits[i] = st.hitEpoch
+		if s.rules[i].holds(st, eventType) {
+			matched = append(matched, i)
+		}
+	}
+	return matched
 }

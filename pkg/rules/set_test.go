@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
@@ -307,18 +306,44 @@ func TestMatchAppends(t *testing.T) {
 	}
 }
 
+// Match does not validate data (the rule-engine does), but refuses what is
+// not an object and broken JSON it meets on the way to a field.
 func TestMatchBadData(t *testing.T) {
-	set, err := rules.NewSet([]rules.Rule{{Name: "all"}})
+	set, err := rules.NewSet([]rules.Rule{
+		{Name: "big", Condition: mustCondition(t, `{"field":"amount","operator":">","value":5}`)},
+		{Name: "archive", Fallback: true},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, data := range []string{``, `{"amount":`, `[{"amount":1}]`, `"text"`, `42`, `null`} {
+	for _, data := range []string{
+		``, `  `, `[{"amount":1}]`, `"text"`, `42`, `null`,
+		`{"amount":`, `{"amount":}`, `{"amount" 7}`, `{"a":1 "amount":7}`, `{"amount":[1,}`,
+		`{"amount":tru}`, `{"amount":1.}`, `{"amount":"unterminated}`, `{"amount":"\x"}`, `{amount:7}`,
+	} {
 		matched, err := set.Match("purchase.completed", []byte(data), nil)
 		if err == nil {
 			t.Errorf("Match(%q) = %v, want an error", data, names(matched))
 		}
 		if len(matched) != 0 {
 			t.Errorf("Match(%q) matched %v despite the error", data, names(matched))
+		}
+	}
+}
+
+// Match stops reading an event once it has every field its rules read, so
+// what follows is neither decoded nor checked.
+func TestMatchStopsReadingWhenDone(t *testing.T) {
+	set, err := rules.NewSet([]rules.Rule{
+		{Name: "big", Condition: mustCondition(t, `{"field":"amount","operator":">","value":5}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range []string{`{"amount":7`, `{"amount":7, "rest": [}`, `{"amount":7} trailing`} {
+		matched, err := set.Match("purchase.completed", []byte(data), nil)
+		if err != nil || len(matched) != 1 {
+			t.Errorf("Match(%q) = %v, %v; want [big]", data, names(matched), err)
 		}
 	}
 }
@@ -371,55 +396,5 @@ func TestMatchConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-// benchmarkRules returns n rules of a shop on purchase events, shaped like
-// the ones operators write: a type filter and a few comparisons on nested
-// fields. Only some of them match the benchmark's event.
-func benchmarkRules(tb testing.TB, n int) []rules.Rule {
-	list := make([]rules.Rule, n)
-	for i := range list {
-		list[i] = rules.Rule{
-			Name:      fmt.Sprintf("rule-%03d", i),
-			EventType: "marketplace_purchase.purchased",
-			Priority:  i % 7,
-			Condition: mustCondition(tb, fmt.Sprintf(`{"all":[
-				{"field":"marketplace_purchase.plan.monthly_price_in_cents","operator":">","value":%d},
-				{"any":[
-					{"field":"marketplace_purchase.account.type","operator":"==","value":"Organization"},
-					{"field":"sender.site_admin","operator":"==","value":true}
-				]},
-				{"not":{"field":"marketplace_purchase.billing_cycle","operator":"==","value":"plan-%d"}}
-			]}`, i*20, i)),
-		}
-	}
-	list = append(list, rules.Rule{Name: "archive", Fallback: true})
-	return list
-}
-
-func BenchmarkMatch(b *testing.B) {
-	data := []byte(purchasePayload)
-	for _, n := range []int{1, 100} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			set, err := rules.NewSet(benchmarkRules(b, n))
-			if err != nil {
-				b.Fatal(err)
-			}
-			// The price is 1000 cents: rules with a threshold below it match.
-			wantMatches := min(n, 50)
-			dst := make([]*rules.Rule, 0, n+1)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				dst, err = set.Match("marketplace_purchase.purchased", data, dst[:0])
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			if len(dst) != wantMatches {
-				b.Fatalf("matched %d rules, want %d: %s", len(dst), wantMatches, strings.Join(names(dst), " "))
-			}
-		})
 	}
 }

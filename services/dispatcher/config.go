@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // Config is the dispatcher's configuration. ConfigFromEnv fills it from the
@@ -98,7 +100,7 @@ const (
 
 // ConfigFromEnv reads the Config from the environment and validates it.
 func ConfigFromEnv() (Config, error) {
-	cfg, err := env.ParseAs[Config]()
+	cfg, err := usage.ParseEnv[Config](env.Options{})
 	if err != nil {
 		return Config{}, fmt.Errorf("read dispatcher config: %w", err)
 	}

@@ -98,13 +98,21 @@ func (s *Service) open(ctx context.Context) error {
 	if err := st.Ping(ctx); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
+	if err := st.WaitForSchema(ctx, func(have, want uint) {
+		s.log.InfoContext(ctx, "waiting for the database migrations", "schema_version", have, "needed", want)
+	}); err != nil {
+		return err
+	}
 	s.sinks = newSinkCache(st, s.registry)
 	if err := s.sinks.reload(ctx); err != nil {
 		return err
 	}
 	s.audit = newAuditWriter(st, s.log, s.cfg, s.held.done)
 	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
-	return err
+	if err != nil {
+		return fmt.Errorf("%w (DISPATCHER_ADMIN_ADDR moves it)", err)
+	}
+	return nil
 }
 
 // NewRegistry returns the factories of every sink type Zenith delivers to.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // Config is the ingestor's configuration, read from the environment.
@@ -63,7 +65,7 @@ type Config struct {
 // ConfigFromEnv reads the configuration from the environment and validates
 // it.
 func ConfigFromEnv() (Config, error) {
-	cfg, err := env.ParseAs[Config]()
+	cfg, err := usage.ParseEnv[Config](env.Options{})
 	if err != nil {
 		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
 	}

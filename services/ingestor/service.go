@@ -77,6 +77,11 @@ func (s *Service) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.store.WaitForSchema(ctx, func(have, want uint) {
+		s.log.InfoContext(ctx, "waiting for the database migrations", "schema_version", have, "needed", want)
+	}); err != nil {
+		return err
+	}
 	s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("zenith-ingestor"), nats.MaxReconnects(-1))
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
@@ -186,15 +191,18 @@ func (s *Service) listen() error {
 	var err error
 	s.listener, err = net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
+		return fmt.Errorf("listen on %s: %w (INGESTOR_ADDR moves it)", s.cfg.ListenAddr, err)
 	}
 	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
-	if err != nil || s.adminAPI == nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("%w (INGESTOR_ADMIN_ADDR moves it)", err)
+	}
+	if s.adminAPI == nil {
+		return nil
 	}
 	s.adminAPIListener, err = net.Listen("tcp", s.cfg.AdminAPIAddr)
 	if err != nil {
-		return fmt.Errorf("admin API: listen on %s: %w", s.cfg.AdminAPIAddr, err)
+		return fmt.Errorf("admin API: listen on %s: %w (INGESTOR_ADMIN_API_ADDR moves it)", s.cfg.AdminAPIAddr, err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
 // Config is the rule-engine's configuration. Every field but DatabaseURL has
@@ -41,7 +43,7 @@ type Config struct {
 // ConfigFromEnv reads the configuration from the environment and validates
 // it.
 func ConfigFromEnv() (Config, error) {
-	cfg, err := env.ParseAs[Config]()
+	cfg, err := usage.ParseEnv[Config](env.Options{})
 	if err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}

@@ -85,15 +85,15 @@ func compileSets(ctx context.Context, stored []store.Rule, log *slog.Logger) (ma
 	return sets, count, nil
 }
 
-// compilableRule converts a stored rule and checks that its condition
-// compiles. The check compiles the rule on its own because rules.NewSet
-// refuses a whole set for one bad rule.
+// compilableRule converts a stored rule and checks it as saving it does,
+// one rule at a time, because rules.NewSet refuses a whole set for one bad
+// rule.
 func compilableRule(sr store.Rule) (rules.Rule, error) {
 	r, err := toRule(sr)
 	if err != nil {
 		return rules.Rule{}, err
 	}
-	if _, err := rules.NewSet([]rules.Rule{r}); err != nil {
+	if err := rules.ValidateEventType(r.EventType, "event_type"); err != nil {
 		return rules.Rule{}, err
 	}
 	return r, nil

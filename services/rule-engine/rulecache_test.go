@@ -23,6 +23,8 @@ func TestCompileSetsSkipsInvalidRules(t *testing.T) {
 		{ID: "r4", SourceName: "crm", Name: "all", Sinks: sink, Condition: json.RawMessage(`null`)},
 		{ID: "r5", SourceName: "billing", Name: "only-broken", Sinks: sink,
 			Condition: json.RawMessage(`{"all": "not a list"}`)},
+		{ID: "r6", SourceName: "shop", Name: "bad-filter", Sinks: sink, EventType: "purchase*"},
+		{ID: "r7", SourceName: "crm", Name: "refunds", Sinks: sink, EventType: "refund.*"},
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 
@@ -30,8 +32,8 @@ func TestCompileSetsSkipsInvalidRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if count != 3 {
-		t.Errorf("rules compiled = %d, want 3", count)
+	if count != 4 {
+		t.Errorf("rules compiled = %d, want 4", count)
 	}
 	if sets["billing"] != nil {
 		t.Errorf("billing has a rule set, want none: its only rule is invalid")
@@ -46,6 +48,10 @@ func TestCompileSetsSkipsInvalidRules(t *testing.T) {
 		{"condition holds", "shop", `{"amount": 900}`, []string{"r1"}},
 		{"fallback when nothing else matched", "shop", `{"amount": 100}`, []string{"r3"}},
 		{"null condition matches all", "crm", `{}`, []string{"r4"}},
+	}
+	refunds, err := sets["crm"].Match("refund.issued", []byte(`{}`), nil)
+	if err != nil || len(refunds) != 2 || refunds[1].ID != "r7" {
+		t.Errorf("crm rules for refund.issued = %v, %v; want r4 and r7", refunds, err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

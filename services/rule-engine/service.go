@@ -75,6 +75,11 @@ func (s *Service) open(ctx context.Context) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	s.store = st
+	if err := st.WaitForSchema(ctx, func(have, want uint) {
+		s.log.InfoContext(ctx, "waiting for the database migrations", "schema_version", have, "needed", want)
+	}); err != nil {
+		return err
+	}
 	if err := s.rules.reload(ctx, s.store, s.log); err != nil {
 		return err
 	}
@@ -84,7 +89,7 @@ func (s *Service) open(ctx context.Context) error {
 	}
 	s.admin, err = telemetry.ListenAdmin(s.cfg.AdminAddr, s.ready)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (ENGINE_ADMIN_ADDR moves it)", err)
 	}
 	return nil
 }
