@@ -25,24 +25,8 @@ func TestParseRefusesAliases(t *testing.T) {
 // FuzzParse reads random configuration files: each is refused with an
 // error or parses into a file that validates; never a panic.
 func FuzzParse(f *testing.F) {
-	f.Add([]byte(`
-sources:
-  - name: shop
-    api_keys_from_env: [SHOP_API_KEY]
-sinks:
-  - {name: vip-alerts, type: webhook, url: "http://127.0.0.1:9000/vip", headers: {X-Team: growth}}
-  - {name: vip-slack, type: slack, webhook_url: "https://hooks.slack.com/services/T/B/X", title: "VIP {{.Data.amount}}"}
-rules:
-  - name: vip-purchase
-    source: shop
-    event_type: purchase.completed
-    condition:
-      all:
-        - {field: amount, operator: ">", value: 500}
-        - {field: user.segment, operator: "==", value: VIP}
-    actions: [vip-alerts]
-  - {name: archive-rest, source: shop, fallback: true, actions: [archive]}
-`))
+	f.Add([]byte(example))
+	f.Add([]byte(`sinks: [{name: vip-slack, type: slack, webhook_url: "https://hooks.slack.com/services/T/B/X", title: "VIP {{.Data.amount}}"}]`))
 	f.Add([]byte("sources: [{name: a, name: b}]"))
 	f.Add([]byte("a: &x [1]\nb: *x"))
 	f.Add([]byte("rules:\n  - name: r\n    source: s\n    condition: {not: {not: {any: []}}}\n    actions: [k]"))

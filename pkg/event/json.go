@@ -62,31 +62,10 @@ func (s *scanner) envelope(w *wireEvent) bool {
 		if !s.colon() || !s.member(w, name, seen) {
 			return false
 		}
-
-		s.skipSpace()
-		if s.pos == len(s.buf) {
-			return s.syntaxError()
-		}
-		switch s.buf[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return true
-		default:
-			return s.syntaxError()
+		if more, ok := s.separator('}'); !more {
+			return ok
 		}
 	}
-}
-
-func (s *scanner) colon() bool {
-	s.skipSpace()
-	if s.pos == len(s.buf) || s.buf[s.pos] != ':' {
-		return s.syntaxError()
-	}
-	s.pos++
-	s.skipSpace()
-	return true
 }
 
 // member scans the value of the attribute name into w.
@@ -95,6 +74,7 @@ func (s *scanner) member(w *wireEvent, name string, seen map[string]bool) bool {
 		return s.fail(codedErr(attributeName(name), ReasonDuplicateKey, "is given twice"))
 	}
 	seen[name] = true
+	s.skipSpace()
 	if name == "data" {
 		start := s.pos
 		s.root = "data"

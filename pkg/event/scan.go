@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"strconv"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -249,31 +248,47 @@ func (s *scanner) object(depth int) bool {
 		}
 		s.path[len(s.path)-1].key = key.raw
 
-		s.skipSpace()
-		if s.pos == len(s.buf) || s.buf[s.pos] != ':' {
-			return s.syntaxError()
-		}
-		s.pos++
-		if !s.value(depth) {
+		if !s.colon() || !s.value(depth) {
 			return false
 		}
-
-		s.skipSpace()
-		if s.pos == len(s.buf) {
-			return s.syntaxError()
+		more, ok := s.separator('}')
+		if !ok {
+			return false
 		}
-		switch s.buf[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
+		if !more {
 			s.path = s.path[:len(s.path)-1]
 			s.keys = s.keys[:firstKey]
 			return true
-		default:
-			return s.syntaxError()
 		}
 	}
+}
+
+// colon reads the colon after an object's key.
+func (s *scanner) colon() bool {
+	s.skipSpace()
+	if s.pos == len(s.buf) || s.buf[s.pos] != ':' {
+		return s.syntaxError()
+	}
+	s.pos++
+	return true
+}
+
+// separator reads what follows a member or an element: a comma, after
+// which another comes (more), or closer, which ends the container.
+func (s *scanner) separator(closer byte) (more, ok bool) {
+	s.skipSpace()
+	if s.pos == len(s.buf) {
+		return false, s.syntaxError()
+	}
+	switch s.buf[s.pos] {
+	case ',':
+		s.pos++
+		return true, true
+	case closer:
+		s.pos++
+		return false, true
+	}
+	return false, s.syntaxError()
 }
 
 // key scans an object key and hashes it as decoded, so that "a" and
@@ -369,19 +384,13 @@ func (s *scanner) array(depth int) bool {
 		if !s.value(depth) {
 			return false
 		}
-		s.skipSpace()
-		if s.pos == len(s.buf) {
-			return s.syntaxError()
+		more, ok := s.separator(']')
+		if !ok {
+			return false
 		}
-		switch s.buf[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
+		if !more {
 			s.path = s.path[:len(s.path)-1]
 			return true
-		default:
-			return s.syntaxError()
 		}
 	}
 }
@@ -468,27 +477,12 @@ func (s *scanner) escape(i int) (int, bool) {
 	return 0, s.stringProblem(ReasonInvalidUTF8, fmt.Sprintf("holds a lone surrogate \\u%04X", r))
 }
 
-// hex4 reads the four hex digits at buf[i:].
+// hex4 reads the four hex digits at s.buf[i:].
 func (s *scanner) hex4(i int) (rune, bool) {
-	if i+4 > len(s.buf) {
-		s.pos = len(s.buf)
+	r, ok := hexRune(s.buf, i)
+	if !ok {
+		s.pos = min(i, len(s.buf))
 		return 0, s.syntaxError()
-	}
-	var r rune
-	for j, c := range s.buf[i : i+4] {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			s.pos = i + j
-			return 0, s.syntaxError()
-		}
-		r = r<<4 | rune(d)
 	}
 	return r, true
 }
@@ -603,58 +597,12 @@ func quoteKey(raw []byte) string {
 	return strconv.Quote(string(key))
 }
 
-// unescape decodes the escapes of a scanned string. It trusts that the
-// scanner checked them.
+// unescape decodes the escapes of a scanned string, which the scanner has
+// checked.
 func unescape(raw []byte) []byte {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return raw
 	}
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' || i+1 >= len(raw) {
-			out = append(out, c)
-			continue
-		}
-		i++
-		switch raw[i] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n := decodeU(raw[i-1:])
-			out = utf8.AppendRune(out, r)
-			i += n - 2
-		default:
-			out = append(out, raw[i])
-		}
-	}
+	out, _ := AppendUnescaped(make([]byte, 0, len(raw)), raw)
 	return out
-}
-
-// decodeU decodes the \uXXXX escape, or surrogate pair, at the start of b
-// and returns the rune and the escape's length.
-func decodeU(b []byte) (rune, int) {
-	r := hexValue(b[2:6])
-	if utf16.IsSurrogate(r) && len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
-		if pair := utf16.DecodeRune(r, hexValue(b[8:12])); pair != utf8.RuneError {
-			return pair, 12
-		}
-	}
-	return r, 6
-}
-
-func hexValue(b []byte) rune {
-	v, err := strconv.ParseUint(string(b), 16, 32)
-	if err != nil {
-		return utf8.RuneError
-	}
-	return rune(v)
 }

@@ -72,7 +72,7 @@ func TestValidateDataHostile(t *testing.T) {
 		{"leading zero", `{"n":01}`, "data: is not valid JSON at byte 7", "invalid_data"},
 		{"bare point", `{"n":1.}`, "data: is not valid JSON at byte 8", "invalid_data"},
 		{"bad escape", `{"s":"\x"}`, "data: is not valid JSON at byte 8", "invalid_data"},
-		{"bad unicode escape", `{"s":"\u12G4"}`, "data: is not valid JSON at byte 11", "invalid_data"},
+		{"bad unicode escape", `{"s":"\u12G4"}`, "data: is not valid JSON at byte 9", "invalid_data"},
 		{"trailing comma", `{"a":1,}`, "data: is not valid JSON at byte 8", "invalid_data"},
 		{"single quotes", `{'a':1}`, "data: is not valid JSON at byte 2", "invalid_data"},
 		{"truncated", `{"a":{"b":"`, "data: is truncated JSON", "invalid_data"},

@@ -198,6 +198,10 @@ func checkStruct(s *structpb.Struct) error {
 	return checkValue(structpb.NewStructValue(s), "data", 0)
 }
 
+func tooDeep(path string) error {
+	return &event.FieldError{Field: path, Code: event.ReasonTooDeep, Problem: fmt.Sprintf("nests deeper than %d levels", event.MaxDepth)}
+}
+
 func checkValue(v *structpb.Value, path string, depth int) error {
 	switch kind := v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
@@ -207,7 +211,7 @@ func checkValue(v *structpb.Value, path string, depth int) error {
 		}
 	case *structpb.Value_StructValue:
 		if depth++; depth > event.MaxDepth {
-			return &event.FieldError{Field: path, Code: event.ReasonTooDeep, Problem: fmt.Sprintf("nests deeper than %d levels", event.MaxDepth)}
+			return tooDeep(path)
 		}
 		for key, item := range kind.StructValue.GetFields() {
 			if err := checkValue(item, path+"."+key, depth); err != nil {
@@ -216,7 +220,7 @@ func checkValue(v *structpb.Value, path string, depth int) error {
 		}
 	case *structpb.Value_ListValue:
 		if depth++; depth > event.MaxDepth {
-			return &event.FieldError{Field: path, Code: event.ReasonTooDeep, Problem: fmt.Sprintf("nests deeper than %d levels", event.MaxDepth)}
+			return tooDeep(path)
 		}
 		for i, item := range kind.ListValue.GetValues() {
 			if err := checkValue(item, fmt.Sprintf("%s[%d]", path, i), depth); err != nil {
