@@ -63,7 +63,7 @@ func gzipBomb(prefix string, fill byte, size int, suffix string) func() io.Reade
 	return func() io.Reader {
 		pr, pw := io.Pipe()
 		go func() {
-			zw, _ := gzip.NewWriterLevel(pw, gzip.BestCompression)
+			zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
 			chunk := bytes.Repeat([]byte{fill}, 64<<10)
 			_, err := zw.Write([]byte(prefix))
 			for n := 0; err == nil && n < size; n += len(chunk) {
@@ -106,7 +106,7 @@ func hostileRows() []hostileRow {
 		{input: "body over INGESTOR_MAX_BODY_BYTES (1 MiB)", transport: "REST",
 			body:   text(`{"type":"a.b","data":{"s":"` + strings.Repeat("x", 1<<20) + `"}}`),
 			status: 413, code: "too_large", message: "body: must be at most 1048576 bytes as sent", reason: "too_large"},
-		{input: "gzip bomb: 51 KB inflating to 50 MB", transport: "REST",
+		{input: "gzip bomb inflating to 50 MB", transport: "REST",
 			body:   gzipBomb(`{"type":"a.b","data":{"s":"`, 'x', 50<<20, `"}}`),
 			header: map[string]string{"Content-Encoding": "gzip"},
 			status: 413, code: "too_large", message: "body: must be at most 4194304 bytes once decompressed", reason: "too_large"},
@@ -186,7 +186,7 @@ func hostileRows() []hostileRow {
 		{input: "Struct nested 33 levels deep", transport: "Connect",
 			body:   connectEvent(`"data":` + nestedData(event.MaxDepth+1)),
 			status: 400, code: "invalid_argument", message: "event.data.a" + strings.Repeat("[0]", event.MaxDepth-1) + ": nests deeper than 32 levels", reason: "too_deep"},
-		{input: "gzip bomb: 51 KB inflating to 50 MB", transport: "Connect",
+		{input: "gzip bomb inflating to 50 MB", transport: "Connect",
 			body:   gzipBomb(`{"event":{"type":"a.b","dataJson":"`, 'A', 50<<20, `"}}`),
 			header: map[string]string{"Content-Encoding": "gzip"},
 			status: 429, code: "resource_exhausted", message: "message is larger than configured max 4194304 - unable to determine message size: decompressed message too large", reason: "too_large"},

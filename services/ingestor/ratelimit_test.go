@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zenith-hq/zenith/pkg/bus"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
 	"github.com/zenith-hq/zenith/pkg/metrics"
@@ -37,6 +39,28 @@ func postEvent(client *http.Client, url, key string) (int, string, error) {
 	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }
 
+// storedCount returns the number of events in the events stream.
+func (h *harness) storedCount(t *testing.T) int {
+	t.Helper()
+	stream, err := h.js.Stream(context.Background(), bus.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(info.State.Msgs)
+}
+
+// waitsLong reports whether retryAfter is whole seconds near the 1000 it
+// takes the test's bucket to refill one event: less by the seconds the
+// test has run.
+func waitsLong(retryAfter string) bool {
+	n, err := strconv.Atoi(retryAfter)
+	return err == nil && n > 900 && n <= 1000
+}
+
 // One key past its limit is refused with 429 and Retry-After, on REST and
 // Connect, while another key's events, sent at the same time, are all
 // accepted.
@@ -56,6 +80,11 @@ func TestNoisyKeyDoesNotStopAnother(t *testing.T) {
 	if _, err := client.IngestBatch(ctx, req); err != nil {
 		t.Fatalf("the burst's batch: %v", err)
 	}
+	// The quiet key's first use costs a bcrypt check; have it done before
+	// the flood, so that the requests race each other and not bcrypt.
+	if status, _, err := postEvent(http.DefaultClient, h.url, otherKey); err != nil || status != http.StatusAccepted {
+		t.Fatalf("the quiet key's first event: %d %v", status, err)
+	}
 	limited := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "rate_limited"))
 
 	const noisy, quiet = 60, 20
@@ -65,7 +94,10 @@ func TestNoisyKeyDoesNotStopAnother(t *testing.T) {
 	for i := range noisy {
 		wg.Go(func() {
 			status, retry, err := postEvent(http.DefaultClient, h.url, shopKey)
-			noisyStatus[i] = fmt.Sprintf("%d Retry-After %s %v", status, retry, err)
+			noisyStatus[i] = fmt.Sprintf("%d %v", status, err)
+			if !waitsLong(retry) {
+				noisyStatus[i] += " Retry-After " + retry
+			}
 		})
 	}
 	for i := range quiet {
@@ -80,8 +112,8 @@ func TestNoisyKeyDoesNotStopAnother(t *testing.T) {
 	wg.Wait()
 
 	for i, s := range noisyStatus {
-		if s != "429 Retry-After 1000 <nil>" {
-			t.Errorf("noisy request %d: %s, want 429 Retry-After 1000", i, s)
+		if s != "429 <nil>" {
+			t.Errorf("noisy request %d: %s, want 429 with a Retry-After of some 1000 s", i, s)
 		}
 	}
 	for i, s := range quietStatus {
@@ -97,11 +129,11 @@ func TestNoisyKeyDoesNotStopAnother(t *testing.T) {
 	one.Header().Set(ingestor.APIKeyHeader, shopKey)
 	_, err := client.Ingest(ctx, one)
 	var cerr *connect.Error
-	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeResourceExhausted || cerr.Meta().Get("Retry-After") != "1000" {
-		t.Errorf("Connect Ingest past the limit = %v, want ResourceExhausted with Retry-After 1000", err)
+	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeResourceExhausted || !waitsLong(cerr.Meta().Get("Retry-After")) {
+		t.Errorf("Connect Ingest past the limit = %v, want ResourceExhausted with a Retry-After of some 1000 s", err)
 	}
-	if n := len(h.storedEvents(t)); n != ingestor.MaxBatch+quiet {
-		t.Errorf("stored %d events, want %d", n, ingestor.MaxBatch+quiet)
+	if n := h.storedCount(t); n != ingestor.MaxBatch+quiet+1 {
+		t.Errorf("stored %d events, want %d", n, ingestor.MaxBatch+quiet+1)
 	}
 }
 
