@@ -11,9 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
-
 	"github.com/zenith-hq/zenith/pkg/sinkconf"
 )
 
@@ -52,7 +49,6 @@ func (t httpTarget) post(ctx context.Context, method, rawURL string, body []byte
 		return response{}, finalError("build %s request: invalid url", t.kind)
 	}
 	header(req.Header)
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 
 	resp, err := t.client.Do(req)
 	if err != nil {

@@ -59,18 +59,23 @@ func msgID(e *event.Event) string {
 	return e.Source + ":" + e.ID
 }
 
-// message builds the NATS message of e, carrying the trace of ctx.
-func message(ctx context.Context, e *event.Event) *nats.Msg {
-	header := e.Header()
-	telemetry.Inject(ctx, header)
-	return &nats.Msg{Subject: bus.EventSubject(e.Source, e.Type), Header: header, Data: e.Data}
+// message builds the NATS message of e and starts the span of its
+// publication, whose trace context the message carries on. The caller ends
+// the span.
+func message(ctx context.Context, e *event.Event) (*nats.Msg, trace.Span) {
+	msg := &nats.Msg{Subject: bus.EventSubject(e.Source, e.Type), Header: e.Header(), Data: e.Data}
+	_, span := telemetry.StartSend(ctx, tracer, telemetry.EventsHop, msg, msgID(e))
+	return msg, span
 }
 
 // publish persists one event and waits for JetStream's acknowledgement.
-func (p *publisher) publish(ctx context.Context, e *event.Event) (accepted, error) {
+func (p *publisher) publish(ctx context.Context, e *event.Event) (result accepted, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	ack, err := p.js.PublishMsg(ctx, message(ctx, e), jetstream.WithMsgID(msgID(e)))
+	msg, span := message(ctx, e)
+	defer func() { telemetry.EndSpan(span, err) }()
+
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID(e)))
 	if err != nil {
 		return accepted{}, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
@@ -85,19 +90,23 @@ func (p *publisher) publishAll(ctx context.Context, events []event.Event) ([]acc
 	defer cancel()
 
 	futures := make([]jetstream.PubAckFuture, len(events))
+	spans := make([]trace.Span, len(events))
 	errs := make([]error, len(events))
 	for i := range events {
 		e := &events[i]
-		futures[i], errs[i] = p.js.PublishMsgAsync(message(ctx, e), jetstream.WithMsgID(msgID(e)))
+		var msg *nats.Msg
+		msg, spans[i] = message(ctx, e)
+		futures[i], errs[i] = p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID(e)))
 	}
 
 	results := make([]accepted, len(events))
 	for i, future := range futures {
 		if errs[i] != nil {
 			errs[i] = fmt.Errorf("%w: %w", errUnavailable, errs[i])
-			continue
+		} else {
+			results[i], errs[i] = p.await(ctx, &events[i], future)
 		}
-		results[i], errs[i] = p.await(ctx, &events[i], future)
+		telemetry.EndSpan(spans[i], errs[i])
 	}
 	return results, errs
 }

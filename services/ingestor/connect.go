@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -33,8 +32,7 @@ type rpcHandler struct {
 
 // Ingest accepts one event.
 func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.IngestRequest]) (*connect.Response[zenithv1.IngestResponse], error) {
-	ctx, span := startSpan(ctx, req)
-	defer span.End()
+	span := trace.SpanFromContext(ctx)
 	metrics.EventsReceived.WithLabelValues("rpc").Inc()
 
 	principal, err := h.authenticate(ctx, req)
@@ -61,8 +59,6 @@ func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.I
 
 // IngestBatch validates every event of the batch, then persists each.
 func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenithv1.IngestBatchRequest]) (*connect.Response[zenithv1.IngestBatchResponse], error) {
-	ctx, span := startSpan(ctx, req)
-	defer span.End()
 	metrics.EventsReceived.WithLabelValues("rpc").Add(float64(len(req.Msg.GetEvents())))
 
 	principal, err := h.authenticate(ctx, req)
@@ -82,6 +78,7 @@ func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenit
 	if err != nil {
 		return nil, err
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("source", principal.SourceName), attribute.Int("event_count", len(events)))
 
 	results, errs := h.pub.publishAll(ctx, events)
 	resp := &zenithv1.IngestBatchResponse{Results: make([]*zenithv1.IngestResult, len(events))}
@@ -94,11 +91,6 @@ func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenit
 		}
 	}
 	return connect.NewResponse(resp), nil
-}
-
-func startSpan(ctx context.Context, req connect.AnyRequest) (context.Context, trace.Span) {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(req.Header()))
-	return tracer.Start(ctx, "ingestor.gateway.handle", trace.WithSpanKind(trace.SpanKindServer))
 }
 
 func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest) (apikey.Principal, error) {

@@ -8,9 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zenith-hq/zenith/pkg/apikey"
@@ -20,9 +18,6 @@ import (
 
 // APIKeyHeader carries a producer's API key.
 const APIKeyHeader = "X-Api-Key"
-
-// tracer records the ingestor's spans.
-var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/ingestor")
 
 // errorBody is the JSON body of every REST error answer.
 type errorBody struct {
@@ -50,9 +45,8 @@ type restHandler struct {
 }
 
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := tracer.Start(ctx, "ingestor.gateway.handle", trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
+	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
 	metrics.EventsReceived.WithLabelValues("http").Inc()
 
 	status, body := h.handle(ctx, span, w, r)

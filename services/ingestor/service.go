@@ -184,7 +184,7 @@ func (s *Service) routes(pub *publisher) http.Handler {
 		maxBody: s.cfg.MaxBodyBytes, maxDecompressed: s.cfg.MaxDecompressedBytes,
 		log: s.log, nowClock: time.Now,
 	})
-	return mux
+	return traced(mux)
 }
 
 func (s *Service) listen() error {

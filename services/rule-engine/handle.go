@@ -26,28 +26,34 @@ import (
 // subject than its source's and type's.
 const reasonWrongSubject = "wrong_subject"
 
-// tracerName names the rule-engine's spans' instrumentation scope.
-const tracerName = "github.com/zenith-hq/zenith/services/rule-engine"
+// tracer records the rule-engine's spans.
+var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/rule-engine")
 
 // handle evaluates one event message: it terminates a malformed one,
 // publishes an action for each sink of each matched rule, and acknowledges
 // the event only once JetStream stored all of them. When it could not, it
-// asks for the event again after RetryDelay.
+// asks for the event again after RetryDelay. It does so inside a process
+// span continuing the trace the message carries.
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
+	defer observeSince(time.Now())
+	ctx, span := telemetry.StartProcess(ctx, tracer, telemetry.EventsHop, ConsumerName, msg)
+	defer span.End()
+
 	ev, meta, err := decode(msg)
 	if err != nil {
+		span.SetStatus(codes.Error, "malformed event")
 		s.terminate(ctx, msg, err)
 		return
 	}
+	telemetry.CountRedelivery(metrics.TierRuleEngine, meta)
 
-	ctx = telemetry.Extract(ctx, msg.Headers())
-	ctx, span := otel.Tracer(tracerName).Start(ctx, "engine.evaluate_rules",
+	_, evaluation := tracer.Start(ctx, "engine.evaluate_rules",
 		trace.WithAttributes(attribute.String("source", ev.Source)))
-	defer span.End()
-
 	matched, total, err := s.evaluate(ev)
-	span.SetAttributes(attribute.Int("total_rules", total), attribute.Int("matched_count", len(matched)))
+	evaluation.SetAttributes(attribute.Int("total_rules", total), attribute.Int("matched_count", len(matched)))
+	telemetry.EndSpan(evaluation, err)
 	if err != nil {
+		span.SetStatus(codes.Error, "event not evaluable")
 		s.terminate(ctx, msg, err)
 		return
 	}
@@ -123,16 +129,24 @@ func actionsFor(ev event.Event, matched []*rules.Rule, acceptedAt, matchedAt tim
 // publish sends every action at once and waits until JetStream stored each
 // of them, or PublishTimeout passed. An action JetStream already holds under
 // the same dispatch id counts as stored.
-func (s *Service) publish(ctx context.Context, actions []action.Action) error {
+func (s *Service) publish(ctx context.Context, actions []action.Action) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 
 	futures := make([]jetstream.PubAckFuture, len(actions))
-	for i, a := range actions {
-		msg, err := actionMsg(ctx, a)
-		if err != nil {
-			return err
+	sends := make([]trace.Span, 0, len(actions))
+	defer func() {
+		for _, send := range sends {
+			telemetry.EndSpan(send, err)
 		}
+	}()
+	for i, a := range actions {
+		msg, encodeErr := actionMsg(a)
+		if encodeErr != nil {
+			return encodeErr
+		}
+		_, send := telemetry.StartSend(ctx, tracer, telemetry.ActionsHop, msg, a.DispatchID)
+		sends = append(sends, send)
 		futures[i], err = s.js.PublishMsgAsync(msg,
 			jetstream.WithMsgID(a.DispatchID),
 			jetstream.WithExpectStream(bus.ActionsStream))
@@ -153,16 +167,19 @@ func (s *Service) publish(ctx context.Context, actions []action.Action) error {
 	return nil
 }
 
-// actionMsg encodes a as the message published for it, carrying the trace
-// context of ctx.
-func actionMsg(ctx context.Context, a action.Action) (*nats.Msg, error) {
+// actionMsg encodes a as the message published for it.
+func actionMsg(a action.Action) (*nats.Msg, error) {
 	data, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode action %s: %w", a.DispatchID, err)
 	}
 	h := nats.Header{"Content-Type": {"application/json"}}
-	telemetry.Inject(ctx, h)
 	return &nats.Msg{Subject: bus.ActionSubject(a.Sink.Type), Header: h, Data: data}, nil
+}
+
+// observeSince records the processing time of an event handled from start.
+func observeSince(start time.Time) {
+	metrics.ProcessingDuration.WithLabelValues(metrics.TierRuleEngine).Observe(time.Since(start).Seconds())
 }
 
 // terminate refuses a malformed message for good: evaluating it again would

@@ -18,21 +18,7 @@ import (
 // validation and variable interpolation included) and checks each service
 // the Makefile builds.
 func TestComposeFile(t *testing.T) {
-	root := repoRoot(t)
-	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root),
-		// The file's defaults, not this machine's environment.
-		cli.WithEnv(nil),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	project, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
-	}
-
+	project := loadCompose(t)
 	for name, pkg := range makefileServices(t) {
 		t.Run(name, func(t *testing.T) {
 			svc, ok := project.Services[name]
@@ -50,6 +36,26 @@ func TestComposeFile(t *testing.T) {
 			checkComposeStop(t, tr, svc, env)
 		})
 	}
+}
+
+// loadCompose loads docker-compose.yml as Docker Compose would, with the
+// file's defaults rather than this machine's environment.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	root := repoRoot(t)
+	opts, err := cli.NewProjectOptions(
+		[]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root),
+		cli.WithEnv(nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return project
 }
 
 // makefileServices returns the services the Makefile's build target
