@@ -2,7 +2,8 @@
 // tiers, and the core NATS subject that announces configuration changes.
 //
 // Events flow ingestor → ZENITH_EVENTS → rule-engine → ZENITH_ACTIONS →
-// dispatcher. Actions that cannot be delivered end in ZENITH_DLQ. Every
+// dispatcher. Actions that cannot be delivered end in ZENITH_DLQ, and so do
+// events the rule-engine cannot read, on subjects of their own. Every
 // service calls EnsureStreams at start; it is idempotent, so the services
 // may start in any order.
 package bus
@@ -26,6 +27,8 @@ const (
 	eventsPrefix     = "zenith.events."
 	actionsPrefix    = "zenith.actions."
 	deadLetterPrefix = "zenith.dlq."
+
+	eventDeadLetterPrefix = deadLetterPrefix + "events."
 )
 
 // ChangesSubject is the core NATS subject on which a configuration change
@@ -60,6 +63,45 @@ func ActionSubject(sinkType string) string {
 func DeadLetterSubject(sinkType string) string {
 	return deadLetterPrefix + sinkType
 }
+
+// ActionDeadLetters is the filter subject of every dead-lettered action,
+// and of nothing else the dead-letter stream holds: sink types are one
+// token.
+const ActionDeadLetters = deadLetterPrefix + "*"
+
+// EventDeadLetterSubject is the subject a dead-lettered event is kept on:
+// zenith.dlq.events.<reason>, where reason is a short label such as
+// invalid_id (see event.FieldError.Reason). The message is the event's, as
+// it arrived, with OriginalSubjectHeader and the reason's text added.
+func EventDeadLetterSubject(reason string) string {
+	return eventDeadLetterPrefix + reason
+}
+
+// EventDeadLetters is the filter subject of every dead-lettered event.
+const EventDeadLetters = eventDeadLetterPrefix + ">"
+
+// maxHeaderText bounds HeaderText's result.
+const maxHeaderText = 512
+
+// HeaderText makes text, such as an error that may quote what a producer
+// sent, fit for a NATS header value: control characters, which cannot
+// travel in one, become spaces, and it is cut to 512 bytes.
+func HeaderText(text string) string {
+	text = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, text)
+	if len(text) > maxHeaderText {
+		text = strings.ToValidUTF8(text[:maxHeaderText-3], "") + "..."
+	}
+	return text
+}
+
+// OriginalSubjectHeader carries, on a dead-lettered event, the subject it
+// was published on.
+const OriginalSubjectHeader = "Zenith-Original-Subject"
 
 // StreamOptions tune the streams. The zero value is a single-node setup.
 type StreamOptions struct {
@@ -110,7 +152,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 	}{
 		{EventsStream, eventsPrefix + ">", "events accepted by the ingestor, awaiting rule evaluation", jetstream.WorkQueuePolicy},
 		{ActionsStream, actionsPrefix + ">", "actions of matched rules, awaiting delivery to sinks", jetstream.WorkQueuePolicy},
-		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered", jetstream.LimitsPolicy},
+		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered and events that could not be read", jetstream.LimitsPolicy},
 	}
 	for _, s := range streams {
 		cfg := jetstream.StreamConfig{

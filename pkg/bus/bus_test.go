@@ -21,6 +21,9 @@ func TestSubjects(t *testing.T) {
 		{bus.EventSubject("ci", "build"), "zenith.events.ci.build"},
 		{bus.ActionSubject("webhook"), "zenith.actions.webhook"},
 		{bus.DeadLetterSubject("webhook"), "zenith.dlq.webhook"},
+		{bus.EventDeadLetterSubject("invalid_id"), "zenith.dlq.events.invalid_id"},
+		{bus.ActionDeadLetters, "zenith.dlq.*"},
+		{bus.EventDeadLetters, "zenith.dlq.events.>"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

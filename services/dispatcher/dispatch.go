@@ -408,7 +408,7 @@ func (s *Service) redeliveryDelay(delivery int) time.Duration {
 // deadLetter copies the action to the dead-letter stream with the reason,
 // then records it; the writer acknowledges the action.
 func (s *Service) deadLetter(ctx context.Context, j job, out outcome) string {
-	reason := headerSafe(out.err.Error())
+	reason := bus.HeaderText(out.err.Error())
 	err := s.persist(ctx, "publish dead letter", func(ctx context.Context) error {
 		return s.publishDeadLetter(ctx, j, out, reason)
 	})
@@ -562,15 +562,4 @@ func (s *Service) logAttrs(j job, out outcome) []any {
 		"attempts", out.total(),
 		"status_code", out.code,
 	}
-}
-
-// headerSafe replaces the control characters of s, which cannot travel in a
-// NATS header.
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -34,9 +34,10 @@ type publisher struct {
 	timeout time.Duration
 }
 
-// complete fills in what the producer may leave out and checks the event on
-// behalf of principal: the source comes from the key, and a source the
-// producer names must be the key's.
+// complete fills in what the producer may leave out and checks the
+// event's attributes on behalf of principal: the source comes from the key,
+// and a source the producer names must be the key's. The caller has checked
+// the data (ParseJSON or fromProto did), so it is not read again.
 func complete(e *event.Event, principal apikey.Principal, now time.Time) error {
 	if e.Source == "" {
 		e.Source = principal.SourceName
@@ -49,7 +50,7 @@ func complete(e *event.Event, principal apikey.Principal, now time.Time) error {
 	if e.Time.IsZero() {
 		e.Time = now
 	}
-	return e.Validate()
+	return e.ValidateAttributes()
 }
 
 // msgID is the JetStream deduplication id of an event: ids are the

@@ -24,6 +24,7 @@ const MaxBatch = 500
 // rpcHandler implements the ConnectRPC IngestorService.
 type rpcHandler struct {
 	keys     *apikey.Verifier
+	limiter  *keyLimiter
 	pub      *publisher
 	log      *slog.Logger
 	nowClock func() time.Time
@@ -36,6 +37,9 @@ func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.I
 
 	principal, err := h.authenticate(ctx, req)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.limit(principal, 1); err != nil {
 		return nil, err
 	}
 	e, err := h.toEvent(req.Msg.GetEvent(), principal, "event")
@@ -61,7 +65,16 @@ func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenit
 	if err != nil {
 		return nil, err
 	}
-	events, err := h.toEvents(req.Msg.GetEvents(), principal)
+	list := req.Msg.GetEvents()
+	if len(list) == 0 || len(list) > MaxBatch {
+		metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonInvalidBatch).Inc()
+		return nil, connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("events: must hold 1 to %d events, not %d", MaxBatch, len(list)))
+	}
+	if err := h.limit(principal, len(list)); err != nil {
+		return nil, err
+	}
+	events, err := h.toEvents(list, principal)
 	if err != nil {
 		return nil, err
 	}
@@ -94,13 +107,21 @@ func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest) (
 	return apikey.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("the API key could not be checked; retry later"))
 }
 
+// limit takes n events from the key's rate limit, or refuses the call with
+// ResourceExhausted and a Retry-After header.
+func (h *rpcHandler) limit(principal apikey.Principal, n int) error {
+	wait, ok := h.limiter.take(principal.KeyID, n, h.nowClock())
+	if ok {
+		return nil
+	}
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonRateLimited).Inc()
+	err := connect.NewError(connect.CodeResourceExhausted, errors.New(rateLimitedMessage(wait)))
+	err.Meta().Set("Retry-After", retryAfter(wait))
+	return err
+}
+
 // toEvents converts and checks a batch; the first invalid event refuses it.
 func (h *rpcHandler) toEvents(list []*zenithv1.Event, principal apikey.Principal) ([]event.Event, error) {
-	if len(list) == 0 || len(list) > MaxBatch {
-		metrics.EventsRejected.WithLabelValues(principal.SourceName, "invalid_batch").Inc()
-		return nil, connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("events: must hold 1 to %d events, not %d", MaxBatch, len(list)))
-	}
 	events := make([]event.Event, len(list))
 	for i, pe := range list {
 		e, err := h.toEvent(pe, principal, fmt.Sprintf("events[%d]", i))
@@ -122,11 +143,17 @@ func (h *rpcHandler) toEvent(pe *zenithv1.Event, principal apikey.Principal, pat
 	if err == nil {
 		return e, nil
 	}
-	metrics.EventsRejected.WithLabelValues(principal.SourceName, rejectReason(err)).Inc()
-	return event.Event{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s.%w", path, err))
+	reason := rejectReason(err)
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, reason).Inc()
+	code := connect.CodeInvalidArgument
+	if reason == event.ReasonTooLarge {
+		code = connect.CodeResourceExhausted
+	}
+	return event.Event{}, connect.NewError(code, fmt.Errorf("%s.%w", path, err))
 }
 
-// fromProto converts a protobuf event; the payload becomes JSON bytes.
+// fromProto converts a protobuf event and checks its data: data_json as
+// sent, a Struct once written as JSON, after checkStruct.
 func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	if pe == nil {
 		return event.Event{}, &event.FieldError{Field: "body", Problem: "event is required"}
@@ -139,6 +166,9 @@ func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	case *zenithv1.Event_DataJson:
 		e.Data = payload.DataJson
 	case *zenithv1.Event_Data:
+		if err := checkStruct(payload.Data); err != nil {
+			return event.Event{}, err
+		}
 		data, err := protojson.Marshal(payload.Data)
 		if err != nil {
 			return event.Event{}, &event.FieldError{Field: "data", Problem: "cannot be written as JSON"}
@@ -147,5 +177,5 @@ func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	default:
 		return event.Event{}, &event.FieldError{Field: "data", Problem: "is required"}
 	}
-	return e, nil
+	return e, event.ValidateData(e.Data)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,7 +22,7 @@ const APIKeyHeader = "X-Api-Key"
 // errorBody is the JSON body of every REST error answer.
 type errorBody struct {
 	// Error is a stable code: invalid_argument, unauthenticated,
-	// forbidden, too_large, unavailable, internal.
+	// too_large, unsupported_encoding, rate_limited, unavailable.
 	Error string `json:"error"`
 	// Field names the bad field of an invalid_argument answer.
 	Field   string `json:"field,omitempty"`
@@ -36,11 +35,13 @@ const unauthenticatedMessage = "a valid API key is required in the X-Api-Key hea
 
 // restHandler serves POST /v1/events.
 type restHandler struct {
-	keys     *apikey.Verifier
-	pub      *publisher
-	maxBody  int64
-	log      *slog.Logger
-	nowClock func() time.Time
+	keys    *apikey.Verifier
+	limiter *keyLimiter
+	pub     *publisher
+	// maxBody bounds the body as sent, maxDecompressed once decompressed.
+	maxBody, maxDecompressed int64
+	log                      *slog.Logger
+	nowClock                 func() time.Time
 }
 
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +53,7 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status >= 500 {
 		span.SetStatus(codes.Error, body.(errorBody).Message)
 	}
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, body)
@@ -66,9 +67,16 @@ func (h *restHandler) handle(ctx context.Context, span trace.Span, w http.Respon
 		return h.authFailure(ctx, err)
 	}
 
-	e, err := readEvent(w, r, h.maxBody)
+	now := h.nowClock()
+	if wait, ok := h.limiter.take(principal.KeyID, 1, now); !ok {
+		metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonRateLimited).Inc()
+		w.Header().Set("Retry-After", retryAfter(wait))
+		return http.StatusTooManyRequests, errorBody{Error: reasonRateLimited, Message: rateLimitedMessage(wait)}
+	}
+
+	e, err := h.readEvent(w, r)
 	if err == nil {
-		err = complete(&e, principal, h.nowClock())
+		err = complete(&e, principal, now)
 	}
 	if err != nil {
 		return h.refuse(principal.SourceName, err)
@@ -94,31 +102,30 @@ func (h *restHandler) authFailure(ctx context.Context, err error) (int, any) {
 	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "the API key could not be checked; retry later"}
 }
 
-// refuse answers a request whose event is invalid or too large.
+// refuse answers a request whose event is invalid or too large. The body
+// names the field and the problem; the metric counts the reason.
 func (h *restHandler) refuse(source string, err error) (int, any) {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		metrics.EventsRejected.WithLabelValues(source, "too_large").Inc()
-		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Message: err.Error()}
-	}
 	fe, ok := event.AsFieldError(err)
 	if !ok {
 		fe = &event.FieldError{Field: "body", Problem: err.Error()}
 	}
-	metrics.EventsRejected.WithLabelValues(source, fe.Reason()).Inc()
+	reason := fe.Reason()
+	metrics.EventsRejected.WithLabelValues(source, reason).Inc()
+	switch reason {
+	case event.ReasonTooLarge:
+		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Field: fe.Field, Message: fe.Error()}
+	case reasonUnsupportedEncoding:
+		return http.StatusUnsupportedMediaType, errorBody{Error: reasonUnsupportedEncoding, Field: fe.Field, Message: fe.Error()}
+	}
 	return http.StatusBadRequest, errorBody{Error: "invalid_argument", Field: fe.Field, Message: fe.Error()}
 }
 
-// readEvent reads the request body, at most maxBody bytes, as one event in
-// the CloudEvents JSON format.
-func readEvent(w http.ResponseWriter, r *http.Request, maxBody int64) (event.Event, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+// readEvent reads the request body as one event in the CloudEvents JSON
+// format, in one pass over the body.
+func (h *restHandler) readEvent(w http.ResponseWriter, r *http.Request) (event.Event, error) {
+	body, err := readBody(w, r, h.maxBody, h.maxDecompressed)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return event.Event{}, tooLarge
-		}
-		return event.Event{}, &event.FieldError{Field: "body", Problem: "could not be read"}
+		return event.Event{}, err
 	}
 	return event.ParseJSON(body)
 }

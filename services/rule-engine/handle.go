@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,10 @@ import (
 	"github.com/zenith-hq/zenith/pkg/rules"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
+
+// reasonWrongSubject is the reason of an event published on another
+// subject than its source's and type's.
+const reasonWrongSubject = "wrong_subject"
 
 // tracer records the rule-engine's spans.
 var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/rule-engine")
@@ -76,7 +81,8 @@ func decode(msg jetstream.Msg) (event.Event, *jetstream.MsgMetadata, error) {
 	}
 	source, eventType, ok := bus.SourceFromEventSubject(msg.Subject())
 	if !ok || source != ev.Source || eventType != ev.Type {
-		return event.Event{}, nil, &event.FieldError{Field: "subject", Problem: "does not match the event's source and type"}
+		return event.Event{}, nil, &event.FieldError{Field: "NATS subject", Code: reasonWrongSubject,
+			Problem: fmt.Sprintf("%s is not the subject of source %s and type %s", msg.Subject(), ev.Source, ev.Type)}
 	}
 	return ev, meta, nil
 }
@@ -177,18 +183,61 @@ func observeSince(start time.Time) {
 }
 
 // terminate refuses a malformed message for good: evaluating it again would
-// fail the same way.
+// fail the same way. It first copies the message, as it arrived, to the
+// dead-letter stream under the reason, so that nothing accepted vanishes;
+// if that copy cannot be stored, the message is handed back to try again,
+// until its last delivery.
 func (s *Service) terminate(ctx context.Context, msg jetstream.Msg, cause error) {
 	reason := "invalid_message"
 	if fe, ok := event.AsFieldError(cause); ok {
 		reason = fe.Reason()
 	}
+	dlq := bus.EventDeadLetterSubject(reason)
+	if err := s.deadLetterEvent(ctx, msg, dlq, cause); err != nil {
+		meta, metaErr := msg.Metadata()
+		if metaErr == nil && meta.NumDelivered < uint64(s.cfg.MaxDeliver) {
+			s.log.WarnContext(ctx, "malformed event not dead-lettered, will be retried",
+				"subject", msg.Subject(), "reason", reason, "err", err)
+			if err := msg.NakWithDelay(s.cfg.RetryDelay); err != nil {
+				s.log.WarnContext(ctx, "return event for retry", "subject", msg.Subject(), "err", err)
+			}
+			return
+		}
+		s.log.ErrorContext(ctx, "malformed event dropped: its dead letter could not be stored",
+			"subject", msg.Subject(), "reason", reason, "cause", cause.Error(), "err", err)
+		dlq = ""
+	}
+
 	metrics.EventsTerminated.WithLabelValues(reason).Inc()
 	s.log.WarnContext(ctx, "event refused as malformed",
-		"subject", msg.Subject(), "reason", reason, "err", cause)
+		"subject", msg.Subject(), "reason", reason, "dead_letter_subject", dlq, "err", cause)
 	if err := msg.TermWithReason(reason); err != nil {
 		s.log.WarnContext(ctx, "terminate event", "subject", msg.Subject(), "err", err)
 	}
+}
+
+// deadLetterEvent publishes msg's headers and payload on subject, with the
+// subject it came on and why it was refused. Its message id is the
+// message's stream sequence, so a copy made again after a crash is dropped.
+func (s *Service) deadLetterEvent(ctx context.Context, msg jetstream.Msg, subject string, cause error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+
+	header := nats.Header{}
+	for k, v := range msg.Headers() {
+		header[k] = slices.Clone(v)
+	}
+	header.Set(bus.OriginalSubjectHeader, msg.Subject())
+	header.Set(action.DeadLetterReasonHeader, bus.HeaderText(cause.Error()))
+	var opts []jetstream.PublishOpt
+	if meta, err := msg.Metadata(); err == nil {
+		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("event-dlq.%d", meta.Sequence.Stream)))
+	}
+	_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: header, Data: msg.Data()}, opts...)
+	if err != nil {
+		return fmt.Errorf("publish dead letter on %s: %w", subject, err)
+	}
+	return nil
 }
 
 // retry asks JetStream to deliver the event again after RetryDelay, because

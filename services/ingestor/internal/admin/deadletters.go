@@ -174,7 +174,10 @@ func (s *Server) scanDeadLetters(ctx context.Context, filter *zenithv1.DeadLette
 		if read == budget {
 			return page, seq, nil
 		}
-		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.DeadLetterSubject(">")))
+		// TODO: list the dead-lettered events (bus.EventDeadLetters) too;
+		// today operators read them with the NATS CLI, and zenithctl shows
+		// only actions.
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.ActionDeadLetters))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return page, 0, nil
 		}
