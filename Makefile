@@ -31,23 +31,30 @@ run:
 FAULT_SUITE := TestShortFaultSuite
 
 ## test: check formatting and vet, run every test, the short fault-injection
-## suite, then fuzz the rule language briefly (installs the code generators
-## first if missing)
+## suite, then fuzz every parser and validator briefly (installs the code
+## generators first if missing)
 test: tools lint
 	go test -race -timeout 30m -skip '^$(FAULT_SUITE)$$' $(PACKAGES)
 	go test -race -timeout 15m -run '^$(FAULT_SUITE)$$' -v ./cmd/internal/faults
 	$(MAKE) fuzz FUZZTIME=5s
 
-# The rule language's fuzz targets; their seed corpus also runs with every
-# `go test`.
-FUZZ_TARGETS := FuzzParseCondition FuzzMatch FuzzCondition FuzzCompareNumbers
+# The fuzz targets of every parser and validator, as package:target. Their
+# seed corpora (testdata/fuzz/<target>/) also run with every `go test`.
+FUZZ_TARGETS := \
+	./pkg/rules:FuzzParseCondition ./pkg/rules:FuzzMatch ./pkg/rules:FuzzCondition \
+	./pkg/rules:FuzzCompareNumbers \
+	./pkg/event:FuzzValidateData ./pkg/event:FuzzParseJSON ./pkg/event:FuzzFromNATS \
+	./pkg/config:FuzzParse ./pkg/sinkconf:FuzzTemplate ./pkg/apikey:FuzzID \
+	./services/ingestor:FuzzCheckStruct
 FUZZTIME ?= 30s
 
-## fuzz: explore each fuzz target of pkg/rules for FUZZTIME (default 30s)
+## fuzz: explore each fuzz target for FUZZTIME (default 30s), one after
+## another; `make fuzz FUZZTIME=5m` for a longer run
 fuzz:
 	@for target in $(FUZZ_TARGETS); do \
-		echo "fuzzing $$target for $(FUZZTIME)"; \
-		go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./pkg/rules || exit 1; \
+		pkg=$${target%%:*}; name=$${target##*:}; \
+		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
 BENCH_COUNT ?= 6

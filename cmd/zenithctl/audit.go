@@ -21,12 +21,13 @@ func auditCommand(g *globals) *cobra.Command {
 		Use:   "audit [--event-id ID] [--rule NAME] [--sink NAME] [--status STATUS] [--since T] [--until T]",
 		Short: "List dispatch outcomes, newest first",
 		Long: `Lists dispatch outcomes, newest first, a page at a time. --since and --until
-take an RFC 3339 time or a duration back from now (such as 1h). When more
+take an RFC 3339 time or a duration back from now (such as 1h); --since
+cannot be in the future. When more
 entries follow, the last line gives the --page-token of the next page.`,
 		Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListAuditResponse], error) {
 			var err error
-			if req.Since, err = parseWhen("since", since); err != nil {
+			if req.Since, err = parseSince(since); err != nil {
 				return nil, err
 			}
 			if req.Until, err = parseWhen("until", until); err != nil {
@@ -71,6 +72,19 @@ func parseWhen(flag, value string) (*timestamppb.Timestamp, error) {
 		return nil, usagef("--%s: want an RFC 3339 time or a duration such as 1h, not %q", flag, value)
 	}
 	return timestamppb.New(t), nil
+}
+
+// parseSince reads --since, which must not be in the future: nothing was
+// recorded there, and a negative duration such as -1h is a slip.
+func parseSince(value string) (*timestamppb.Timestamp, error) {
+	since, err := parseWhen("since", value)
+	if err != nil || since == nil {
+		return since, err
+	}
+	if since.AsTime().After(time.Now()) {
+		return nil, usagef("--since %s is in the future: give a time past, or a duration back from now such as 1h", value)
+	}
+	return since, nil
 }
 
 func nextPage(p printer, token string) error {

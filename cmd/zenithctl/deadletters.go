@@ -27,9 +27,14 @@ func (f *deadLetterFilter) register(flags *pflag.FlagSet) {
 	flags.BoolVar(&f.filter.IncludeResolved, "include-resolved", false, "also those whose dispatch was since delivered")
 }
 
+// empty reports whether no filter flag was given.
+func (f *deadLetterFilter) empty() bool {
+	return f.filter.EventId == "" && f.filter.Rule == "" && f.filter.Sink == "" && f.since == "" && f.until == ""
+}
+
 func (f *deadLetterFilter) build() (*zenithv1.DeadLetterFilter, error) {
 	var err error
-	if f.filter.Since, err = parseWhen("since", f.since); err != nil {
+	if f.filter.Since, err = parseSince(f.since); err != nil {
 		return nil, err
 	}
 	if f.filter.Until, err = parseWhen("until", f.until); err != nil {
@@ -85,6 +90,9 @@ letter whose dispatch was since delivered is skipped.`,
 					return nil, usagef("%q is not a dead letter's sequence", arg)
 				}
 				req.Sequences = append(req.Sequences, seq)
+			}
+			if len(req.Sequences) == 0 && replayFilter.empty() && !all {
+				return nil, usagef("choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
 			}
 			var err error
 			if req.Filter, err = replayFilter.build(); err != nil {

@@ -5,9 +5,11 @@
 //
 // The server and token come from --server and --token, or ZENITH_SERVER and
 // ZENITH_TOKEN. Output is a table for people, or JSON with -o json for
-// scripts. Exit codes: 0 success, 1 the call failed or was refused (the
-// error is printed on stderr as "zenithctl: <code>: <message>"), 2 bad
-// usage.
+// scripts: each call's answer as it is, empty lists included. Exit codes: 0
+// success; 1 the call failed or was refused for another reason than its
+// input (the error is printed on stderr as "zenithctl: <code>: <message>");
+// 2 the input is wrong: the command line, or a file or value refused here or
+// by the server (invalid_argument).
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"connectrpc.com/connect"
 )
 
 // Exit codes.
@@ -47,9 +51,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "zenithctl:", describe(err))
-	var usage *usageError
-	if errors.As(err, &usage) || isCobraUsage(err) {
+	if isCobraUsage(err) {
 		fmt.Fprintln(stderr, "Run 'zenithctl --help' for usage.")
+	}
+	var usage *usageError
+	if errors.As(err, &usage) || isCobraUsage(err) || connect.CodeOf(err) == connect.CodeInvalidArgument {
 		return exitUsage
 	}
 	return exitError

@@ -238,6 +238,29 @@ func TestApplyThenEditThreshold(t *testing.T) {
 		}
 	}
 	t.Logf("the first event to match the new threshold was sent %v after the apply returned", switchedAfter.Round(time.Millisecond))
+
+	edited = strings.Replace(mustRead(t, path), p.recvURL+"/vip", p.recvURL+"/vip-new", 1)
+	writeFile(t, path, edited)
+	wantLines(t, "a secret changed", p.mustCtl(t, "apply", "-f", path), "~ sink vip-alerts updated", "    url: (secret changed)")
+	var dryJSON struct {
+		DryRun  bool  `json:"dryRun"`
+		Changes []any `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(p.mustCtl(t, "apply", "-f", path, "--dry-run", "-o", "json")), &dryJSON); err != nil || !dryJSON.DryRun || dryJSON.Changes == nil {
+		t.Errorf("apply --dry-run -o json = %+v, %v; want dryRun true and a list of changes", dryJSON, err)
+	}
+
+	// A prune that would delete every source is refused with what it would
+	// do, unless forced.
+	empty := filepath.Join(t.TempDir(), "empty.yaml")
+	writeFile(t, empty, "# nothing yet\n")
+	code, out, errOut := p.ctl(t, "apply", "-f", empty, "--prune")
+	if code != exitUsage || !strings.Contains(errOut, "--prune would delete every source") {
+		t.Errorf("apply --prune of an empty file: exit %d, %s", code, errOut)
+	}
+	wantLines(t, "the refused prune", out, "dry run: nothing was changed", "- source shop deleted")
+	wantLines(t, "sources after the refused prune", p.mustCtl(t, "sources", "list"), "shop")
+	wantLines(t, "a forced prune", p.mustCtl(t, "apply", "-f", empty, "--prune", "--force"), "- source shop deleted")
 }
 
 // stream posts VIP purchases of 742.5 every 20ms until stopped.
@@ -368,7 +391,7 @@ func TestDeadLetterReplay(t *testing.T) {
 
 	p.recv.setFailing("/flaky", false)
 	code, out, errOut := p.ctl(t, "dlq", "replay")
-	if code != exitError || !strings.Contains(errOut, "invalid_argument: filter: is empty") {
+	if code != exitUsage || !strings.Contains(errOut, "--all") {
 		t.Errorf("replay without a filter: exit %d, %s%s", code, out, errOut)
 	}
 	wantLines(t, "replay", p.mustCtl(t, "dlq", "replay", "--event-id", "refund-1"), "1 replayed, 0 skipped")
@@ -416,8 +439,29 @@ func TestEveryCommand(t *testing.T) {
 		}
 	}
 	code, _, errOut := p.ctl(t, "sinks", "create", "bad", "--settings", `{"url":"https://x.example.com","headers":{"X-Bad":"a\r\nb"}}`)
-	if code != exitError || !strings.Contains(errOut, "invalid_argument: headers.X-Bad: must not contain CR, LF or NUL") {
+	if code != exitUsage || !strings.Contains(errOut, "invalid_argument: headers.X-Bad: must not contain control characters") {
 		t.Errorf("CR/LF header: exit %d, %s", code, errOut)
+	}
+
+	// An update without --type keeps the sink's type; -o json prints the
+	// call's answer as it is.
+	p.mustCtl(t, "sinks", "create", "team-chat", "--type", "discord", "--settings", `{"webhook_url":"https://discord.example.com/api/webhooks/1/tok"}`)
+	var updated struct {
+		Sink struct {
+			Type string `json:"type"`
+		} `json:"sink"`
+	}
+	raw := p.mustCtl(t, "sinks", "update", "team-chat", "-o", "json", "--settings", `{"webhook_url":"<redacted>","username":"zenith"}`)
+	if err := json.Unmarshal([]byte(raw), &updated); err != nil || updated.Sink.Type != "discord" {
+		t.Errorf("sinks update -o json = %s (%v), want {\"sink\": …} of type discord", raw, err)
+	}
+	var list struct {
+		DeadLetters   []any   `json:"deadLetters"`
+		NextPageToken *string `json:"nextPageToken"`
+	}
+	raw = p.mustCtl(t, "dlq", "list", "-o", "json")
+	if err := json.Unmarshal([]byte(raw), &list); err != nil || list.DeadLetters == nil || len(list.DeadLetters) != 0 || list.NextPageToken == nil {
+		t.Errorf("dlq list -o json with no dead letters = %s, want an empty deadLetters list", raw)
 	}
 
 	rule := filepath.Join(dir, "rule.yaml")
@@ -433,8 +477,12 @@ func TestEveryCommand(t *testing.T) {
 
 	writeFile(t, rule, "name: bad\nsource: builds\ncondition: {all: [{field: a, operator: '==', value: 1}, {field: b, operator: '=>', value: 2}]}\nactions: [pager]\n")
 	code, _, errOut = p.ctl(t, "rules", "create", "-f", rule)
-	if code != exitError || !strings.Contains(errOut, `invalid_argument: condition.all[1].operator: unknown operator "=>"`) {
+	if code != exitUsage || !strings.Contains(errOut, `rule.yaml: condition.all[1].operator: unknown operator "=>"`) {
 		t.Errorf("invalid rule: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = p.ctl(t, "sinks", "delete", "pager")
+	if code != exitError || !strings.Contains(errOut, "failed_precondition: sink \"pager\": rules act on it (builds/failed-build)") {
+		t.Errorf("deleting a sink in use: exit %d, %s", code, errOut)
 	}
 	wantLines(t, "rules delete", p.mustCtl(t, "rules", "delete", "builds/failed-build"), "rule builds/failed-build deleted")
 	wantLines(t, "sinks delete", p.mustCtl(t, "sinks", "delete", "pager"), "sink pager deleted")
@@ -454,6 +502,9 @@ func TestEveryCommand(t *testing.T) {
 		{"unknown command", nil, []string{"frobnicate"}, exitUsage, "unknown command"},
 		{"missing flag", nil, []string{"apply"}, exitUsage, `required flag(s) "file" not set`},
 		{"bad output", nil, []string{"sources", "list", "-o", "xml"}, exitUsage, "-o must be table or json"},
+		{"server without a scheme", map[string]string{"ZENITH_SERVER": strings.TrimPrefix(p.env["ZENITH_SERVER"], "http://")}, []string{"sources", "list"}, exitOK, ""},
+		{"server on the producers' port", map[string]string{"ZENITH_SERVER": p.ingestURL}, []string{"sources", "list"}, exitError,
+			"is ZENITH_SERVER the admin API address (default port 8081)?"},
 	}
 	for _, tt := range refusals {
 		saved := p.env

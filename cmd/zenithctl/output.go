@@ -37,8 +37,11 @@ func (p printer) print(msg proto.Message, header []string, rows [][]string) erro
 	return p.table(header, rows)
 }
 
+// json writes msg as protojson does, with empty lists, zero numbers and
+// empty strings written out, so that a script finds every field. Unset
+// messages (an unset time) are left out.
 func (p printer) json(msg proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(msg)
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitDefaultValues: true}.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -71,7 +74,8 @@ func yesNo(b bool) string {
 }
 
 // runner makes a command's RunE: it calls the admin API with call and
-// prints the answer, as JSON with -o json and with show otherwise.
+// prints the answer, as JSON with -o json (the call's answer as it is) and
+// with show otherwise.
 func runner[Res any](
 	g *globals,
 	call func(ctx context.Context, c zenithv1connect.AdminServiceClient, args []string) (*connect.Response[Res], error),

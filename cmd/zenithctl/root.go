@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -51,13 +52,17 @@ func isCobraUsage(err error) bool {
 }
 
 // describe is how an error is shown: a refusal from the server already
-// reads "<code>: <message>".
+// reads "<code>: <message>". An address that answers 404 to the admin
+// API's calls is likely another port of the ingestor.
 func describe(err error) string {
 	var connectErr *connect.Error
-	if errors.As(err, &connectErr) {
-		return connectErr.Error()
+	if !errors.As(err, &connectErr) {
+		return err.Error()
 	}
-	return err.Error()
+	if connectErr.Code() == connect.CodeUnimplemented && strings.Contains(connectErr.Message(), "404") {
+		return connectErr.Error() + ": is ZENITH_SERVER the admin API address (default port 8081)?"
+	}
+	return connectErr.Error()
 }
 
 func newRoot(getenv func(string) string) *cobra.Command {
@@ -69,20 +74,28 @@ func newRoot(getenv func(string) string) *cobra.Command {
 
 The server is --server or ZENITH_SERVER (default ` + defaultServer + `), the admin
 token --token or ZENITH_TOKEN. Output is a table, or JSON with -o json.
-Exit codes: 0 success, 1 the call failed or was refused, 2 bad usage.`,
+Exit codes: 0 success; 1 the call failed or was refused; 2 the input is
+wrong (the command line, or a file or value refused here or by the server).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			if g.output != "table" && g.output != "json" {
 				return usagef("-o must be table or json, not %q", g.output)
 			}
-			return nil
+			// The token is read here, not as the flag's default, which
+			// --help would print.
+			if g.token == "" {
+				g.token = getenv("ZENITH_TOKEN")
+			}
+			var err error
+			g.server, err = adminURL(g.server)
+			return err
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	flags := root.PersistentFlags()
 	flags.StringVar(&g.server, "server", envOr(getenv, "ZENITH_SERVER", defaultServer), "admin API URL (env ZENITH_SERVER)")
-	flags.StringVar(&g.token, "token", getenv("ZENITH_TOKEN"), "admin token (env ZENITH_TOKEN)")
+	flags.StringVar(&g.token, "token", "", "admin token (default: env ZENITH_TOKEN)")
 	flags.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 
 	root.AddCommand(
@@ -99,6 +112,20 @@ func envOr(getenv func(string) string, name, fallback string) string {
 	return fallback
 }
 
+// adminURL checks the admin API's address, an http or https URL; an
+// address without a scheme, such as 127.0.0.1:8081, is taken as http.
+func adminURL(server string) (string, error) {
+	full := server
+	if !strings.Contains(full, "://") {
+		full = "http://" + full
+	}
+	u, err := url.Parse(full)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usagef("--server (or ZENITH_SERVER) must be the admin API's address, such as %s, not %q", defaultServer, server)
+	}
+	return strings.TrimRight(full, "/"), nil
+}
+
 // client returns an admin API client sending the token with every call.
 func (g *globals) client() (zenithv1connect.AdminServiceClient, error) {
 	if g.token == "" {
@@ -110,7 +137,7 @@ func (g *globals) client() (zenithv1connect.AdminServiceClient, error) {
 			return next(ctx, req)
 		}
 	})
-	return zenithv1connect.NewAdminServiceClient(http.DefaultClient, strings.TrimRight(g.server, "/"),
+	return zenithv1connect.NewAdminServiceClient(http.DefaultClient, g.server,
 		connect.WithInterceptors(auth)), nil
 }
 

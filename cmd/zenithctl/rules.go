@@ -7,10 +7,11 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
-	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/zenith-hq/zenith/pkg/config"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 )
 
@@ -58,41 +59,42 @@ func rulesCommand(g *globals) *cobra.Command {
 // ruleSaveCommand is `rules create` or, with update, `rules update`.
 func ruleSaveCommand(g *globals, update bool) *cobra.Command {
 	var file string
-	verb, short := "create", "Create a rule from a file"
-	if update {
-		verb, short = "update", "Replace a rule with the one in a file"
-	}
 	cmd := &cobra.Command{
-		Use:   verb + " -f RULE.yaml",
-		Short: short,
-		Long: short + `. The file holds one rule as the configuration file writes
-its rules: name, source, event_type, condition, fallback, priority, enabled
-and actions.`,
-		Args: args(0, "no arguments"),
-		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.Rule], error) {
+		Use:   "create -f RULE.yaml",
+		Short: "Create a rule from a file",
+		Args:  args(0, "no arguments"),
+		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.CreateRuleResponse], error) {
 			rule, err := readRule(file)
 			if err != nil {
 				return nil, err
 			}
-			if update {
-				resp, err := c.UpdateRule(ctx, connect.NewRequest(&zenithv1.UpdateRuleRequest{Rule: rule}))
-				if err != nil {
-					return nil, err
-				}
-				return connect.NewResponse(resp.Msg.GetRule()), nil
-			}
-			resp, err := c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule}))
+			return c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule}))
+		}, showRule[zenithv1.CreateRuleResponse]),
+	}
+	if update {
+		cmd.Use, cmd.Short = "update -f RULE.yaml", "Replace a rule with the one in a file"
+		cmd.RunE = runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.UpdateRuleResponse], error) {
+			rule, err := readRule(file)
 			if err != nil {
 				return nil, err
 			}
-			return connect.NewResponse(resp.Msg.GetRule()), nil
-		}, func(p printer, msg *zenithv1.Rule, _ []string) error {
-			return ruleTable(p, msg)
-		}),
+			return c.UpdateRule(ctx, connect.NewRequest(&zenithv1.UpdateRuleRequest{Rule: rule}))
+		}, showRule[zenithv1.UpdateRuleResponse])
 	}
+	cmd.Long = cmd.Short + `. The file holds one rule as the configuration file writes
+its rules: name, source, event_type, condition, fallback, priority, enabled
+and actions. It is checked here first, as apply checks a file.`
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the rule, as YAML or JSON (required)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// showRule shows the rule of an answer as a table.
+func showRule[Res any, PRes interface {
+	*Res
+	GetRule() *zenithv1.Rule
+}](p printer, msg *Res, _ []string) error {
+	return ruleTable(p, PRes(msg).GetRule())
 }
 
 func ruleEnableCommand(g *globals, enable bool) *cobra.Command {
@@ -123,21 +125,28 @@ func ruleRef(ref string) (source, name string, err error) {
 	return source, name, nil
 }
 
-// readRule reads one rule from a YAML or JSON file.
+// readRule reads and checks one rule from a YAML or JSON file, with the
+// configuration file's parser, so that a mistake is named by its key.
 func readRule(file string) (*zenithv1.Rule, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, &usageError{err}
 	}
-	js, err := yaml.YAMLToJSON(b)
+	r, err := config.ParseRule(b)
 	if err != nil {
 		return nil, usagef("%s: %v", file, err)
 	}
-	var rule zenithv1.Rule
-	if err := protojson.Unmarshal(js, &rule); err != nil {
-		return nil, usagef("%s: not a rule: %v", file, err)
+	out := &zenithv1.Rule{
+		Name: r.Name, Source: r.Source, EventType: r.EventType, Fallback: r.Fallback,
+		Priority: int32(r.Priority), Enabled: r.Enabled, Actions: r.Actions,
 	}
-	return &rule, nil
+	if r.HasCondition() {
+		out.Condition = &structpb.Struct{}
+		if err := protojson.Unmarshal(r.Condition, out.Condition); err != nil {
+			return nil, usagef("%s: condition: must be a mapping", file)
+		}
+	}
+	return out, nil
 }
 
 func ruleTable(p printer, list ...*zenithv1.Rule) error {

@@ -27,6 +27,9 @@ prints its answer. The key is --key or ZENITH_API_KEY; the ingestor is
 				return err
 			}
 			if key == "" {
+				key = g.getenv("ZENITH_API_KEY")
+			}
+			if key == "" {
 				return usagef("no API key: set ZENITH_API_KEY or pass --key")
 			}
 			return postEvent(cmd, strings.TrimRight(ingest, "/")+"/v1/events", key, body)
@@ -35,7 +38,7 @@ prints its answer. The key is --key or ZENITH_API_KEY; the ingestor is
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the event as JSON")
 	cmd.Flags().StringVar(&eventType, "type", "", "the event's type, instead of a file")
 	cmd.Flags().StringVar(&data, "data", "{}", "the event's data as JSON, with --type")
-	cmd.Flags().StringVar(&key, "key", g.getenv("ZENITH_API_KEY"), "the source's API key (env ZENITH_API_KEY)")
+	cmd.Flags().StringVar(&key, "key", "", "the source's API key (default: env ZENITH_API_KEY)")
 	cmd.Flags().StringVar(&ingest, "ingest", envOr(g.getenv, "ZENITH_INGEST_URL", defaultIngest), "the ingestor's URL (env ZENITH_INGEST_URL)")
 	cmd.MarkFlagsMutuallyExclusive("file", "type")
 	return cmd

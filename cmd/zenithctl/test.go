@@ -56,11 +56,17 @@ type sampleEvent struct {
 func testRequest(file, source, rule, draft string) (*zenithv1.TestRulesRequest, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, &usageError{err}
 	}
 	var ev sampleEvent
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return nil, usagef("%s: not an event: %v", file, err)
+	}
+	switch {
+	case ev.Type == "":
+		return nil, usagef("%s: type: is required", file)
+	case len(ev.Data) == 0 || string(ev.Data) == "null":
+		return nil, usagef("%s: data: is required", file)
 	}
 	if source == "" {
 		source = ev.Source

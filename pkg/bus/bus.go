@@ -2,9 +2,10 @@
 // tiers, and the core NATS subject that announces configuration changes.
 //
 // Events flow ingestor → ZENITH_EVENTS → rule-engine → ZENITH_ACTIONS →
-// dispatcher. Actions that cannot be delivered, and events that cannot be
-// evaluated, end in ZENITH_DLQ. Every service calls EnsureStreams at start;
-// it is idempotent, so the services may start in any order.
+// dispatcher. Actions that cannot be delivered end in ZENITH_DLQ, and so do
+// events the rule-engine cannot read or evaluate, on subjects of their own.
+// Every service calls EnsureStreams at start; it is idempotent, so the
+// services may start in any order.
 package bus
 
 import (
@@ -27,6 +28,8 @@ const (
 	eventsPrefix     = "zenith.events."
 	actionsPrefix    = "zenith.actions."
 	deadLetterPrefix = "zenith.dlq."
+
+	eventDeadLetterPrefix = deadLetterPrefix + "events."
 )
 
 // ChangesSubject is the core NATS subject on which a configuration change
@@ -57,34 +60,49 @@ func ActionSubject(sinkType string) string {
 }
 
 // DeadLetterSubject is the subject a dead-lettered action for a sink of
-// sinkType is kept on: zenith.dlq.<sink type>, one token after the prefix.
+// sinkType is kept on.
 func DeadLetterSubject(sinkType string) string {
 	return deadLetterPrefix + sinkType
 }
 
-// ActionDeadLetters matches the subjects of every dead-lettered action, and
-// of nothing else in the dead-letter stream.
+// ActionDeadLetters is the filter subject of every dead-lettered action,
+// and of nothing else the dead-letter stream holds: sink types are one
+// token.
 const ActionDeadLetters = deadLetterPrefix + "*"
 
-// eventDeadLetterPrefix starts the subjects of dead-lettered events. Sink
-// types are single tokens, so zenith.dlq.events.<source> never collides with
-// an action's dead-letter subject.
-const eventDeadLetterPrefix = deadLetterPrefix + "events."
-
-// EventDeadLetterSubject is the subject an event of source is kept on when
-// the rule-engine could not evaluate it: zenith.dlq.events.<source>. source
-// must have been validated (event.ValidSourceName); an event whose source
-// is not known to be valid goes on EventDeadLetterSubject(InvalidSource).
-func EventDeadLetterSubject(source string) string {
-	return eventDeadLetterPrefix + source
+// EventDeadLetterSubject is the subject a dead-lettered event is kept on:
+// zenith.dlq.events.<reason>, where reason is a short label such as
+// invalid_id (see event.FieldError.Reason). The message is the event's, as
+// it arrived, with OriginalSubjectHeader and the reason's text added.
+func EventDeadLetterSubject(reason string) string {
+	return eventDeadLetterPrefix + reason
 }
 
-// InvalidSource stands for the source of a dead-lettered event whose own
-// source could not be read or is not a valid name.
-const InvalidSource = "_invalid"
-
-// EventDeadLetters matches the subjects of every dead-lettered event.
+// EventDeadLetters is the filter subject of every dead-lettered event.
 const EventDeadLetters = eventDeadLetterPrefix + ">"
+
+// maxHeaderText bounds HeaderText's result.
+const maxHeaderText = 512
+
+// HeaderText makes text, such as an error that may quote what a producer
+// sent, fit for a NATS header value: control characters, which cannot
+// travel in one, become spaces, and it is cut to 512 bytes.
+func HeaderText(text string) string {
+	text = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, text)
+	if len(text) > maxHeaderText {
+		text = strings.ToValidUTF8(text[:maxHeaderText-3], "") + "..."
+	}
+	return text
+}
+
+// OriginalSubjectHeader carries, on a dead-lettered event, the subject it
+// was published on.
+const OriginalSubjectHeader = "Zenith-Original-Subject"
 
 // StreamOptions tune the streams. Every service applies them at start, so
 // all three must be given the same values; each reads them from the
@@ -170,7 +188,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 	}{
 		{EventsStream, eventsPrefix + ">", "events accepted by the ingestor, awaiting rule evaluation", jetstream.WorkQueuePolicy},
 		{ActionsStream, actionsPrefix + ">", "actions of matched rules, awaiting delivery to sinks", jetstream.WorkQueuePolicy},
-		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered and events that could not be evaluated", jetstream.LimitsPolicy},
+		{DeadLetterStream, deadLetterPrefix + ">", "actions that could not be delivered and events that could not be read or evaluated", jetstream.LimitsPolicy},
 	}
 	for _, s := range streams {
 		cfg := jetstream.StreamConfig{
@@ -202,25 +220,6 @@ func AnnounceChange(nc *nats.Conn) error {
 		return fmt.Errorf("announce configuration change: %w", err)
 	}
 	return nil
-}
-
-// maxHeaderValue bounds a header value HeaderSafe returns, in bytes.
-const maxHeaderValue = 1024
-
-// HeaderSafe returns s fit for a NATS header value, such as the reason of a
-// dead letter: control characters, which cannot travel in a header, become
-// spaces, and a long s is cut to its first kilobyte.
-func HeaderSafe(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > maxHeaderValue {
-		s = strings.ToValidUTF8(s[:maxHeaderValue], "")
-	}
-	return s
 }
 
 // Close flushes what nc has published and acknowledged, waiting at most

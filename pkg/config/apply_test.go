@@ -335,7 +335,7 @@ sinks:
 	if diff := cmp.Diff(want, report.Changes[0].Fields); diff != "" {
 		t.Errorf("changed fields (-want +got):\n%s", diff)
 	}
-	if got := report.Changes[0].Fields[0].String(); got != "headers.Authorization: secret changed" {
+	if got := report.Changes[0].Fields[0].String(); got != "headers.Authorization: (secret changed)" {
 		t.Errorf("a changed secret reads %q", got)
 	}
 }

@@ -31,11 +31,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/zenith-hq/zenith/pkg/event"
 	"github.com/zenith-hq/zenith/pkg/rules"
@@ -90,6 +91,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Path == "" {
+		return e.Problem
+	}
 	return e.Path + ": " + e.Problem
 }
 
@@ -115,12 +119,13 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// Parse reads and validates a configuration file's contents. Unknown keys,
+// Parse reads and validates a configuration file's contents, YAML read as
+// ToJSON reads it (its size, nesting and numbers bounded). Unknown keys,
 // duplicate keys and duplicate names are errors.
 func Parse(b []byte) (*File, error) {
-	js, err := yaml.YAMLToJSON(b)
+	js, err := ToJSON(b)
 	if err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, err
 	}
 	var f File
 	if trimmed := bytes.TrimSpace(js); len(trimmed) > 0 && string(trimmed) != "null" {
@@ -132,6 +137,22 @@ func Parse(b []byte) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// ParseRule reads and checks one rule written as the file writes its rules,
+// in YAML or JSON, such as a rule file for the admin API. Errors name the
+// rule's keys (actions[1], condition.value) like Parse's. That its source
+// and sinks exist is checked when it is saved.
+func ParseRule(b []byte) (Rule, error) {
+	js, err := ToJSON(b)
+	if err != nil {
+		return Rule{}, err
+	}
+	var r Rule
+	if err := decodeStrict(js, &r, ""); err != nil {
+		return Rule{}, err
+	}
+	return r, r.Validate("")
 }
 
 // decode reads the file's sections item by item, so that an error names the
@@ -151,7 +172,7 @@ func (f *File) decode(js []byte) error {
 		case "rules":
 			f.Rules, err = decodeList[Rule](raw, key)
 		default:
-			err = errorAt(key, "unknown key (want sources, sinks or rules)")
+			err = errorAt(pathKey(key), "unknown key (want sources, sinks or rules)")
 		}
 		if err != nil {
 			return err
@@ -298,6 +319,9 @@ func (k Sink) Validate(path string) error {
 	if err := refusePlaceholders(k.Config, path); err != nil {
 		return err
 	}
+	if err := refuseRedacted(k.Config, path); err != nil {
+		return err
+	}
 	if err := sinkconf.Validate(k.Type, k.Config); err != nil {
 		var se *sinkconf.Error
 		if errors.As(err, &se) {
@@ -308,9 +332,10 @@ func (k Sink) Validate(path string) error {
 	return nil
 }
 
-// Validate checks a rule on its own: its names, event type and condition.
-// The source and sinks it names are checked when it is saved. path names it
-// in errors, like Source.Validate's.
+// Validate checks a rule on its own: its names, event type, condition,
+// priority, and the sinks it acts on, each named once. That the source and
+// sinks exist is checked when it is saved. path names it in errors, like
+// Source.Validate's.
 func (r Rule) Validate(path string) error {
 	if !namePattern.MatchString(r.Name) {
 		return errorAt(join(path, "name"), "must be 1-100 lower-case letters, digits, '.', '-' or '_'")
@@ -324,8 +349,22 @@ func (r Rule) Validate(path string) error {
 	if err := validateCondition(r.Condition, join(path, "condition")); err != nil {
 		return err
 	}
-	if len(r.Actions) == 0 {
-		return errorAt(join(path, "actions"), "must name at least one sink")
+	if r.Priority < math.MinInt32 || r.Priority > math.MaxInt32 {
+		return errorAt(join(path, "priority"), "must be between %d and %d", math.MinInt32, math.MaxInt32)
+	}
+	return validateActions(r.Actions, join(path, "actions"))
+}
+
+// validateActions checks the sinks a rule acts on: at least one, each named
+// once, since a rule sends one action per sink.
+func validateActions(actions []string, path string) error {
+	if len(actions) == 0 {
+		return errorAt(path, "must name at least one sink")
+	}
+	for i, name := range actions {
+		if slices.Contains(actions[:i], name) {
+			return errorAt(fmt.Sprintf("%s[%d]", path, i), "sink %q is named twice", name)
+		}
 	}
 	return nil
 }
@@ -373,8 +412,12 @@ func decodeStrict(b []byte, v any, path string) error {
 	if errors.As(err, &typeErr) {
 		return errorAt(join(path, typeErr.Field), "must be a %s", kindName(typeErr.Type.Kind().String()))
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errorAt(join(path, strings.Trim(name, `"`)), "unknown key")
+	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, unquoteErr := strconv.Unquote(quoted)
+		if unquoteErr != nil {
+			name = quoted
+		}
+		return errorAt(join(path, pathKey(name)), "unknown key")
 	}
 	return errorAt(path, "must be a mapping")
 }

@@ -147,12 +147,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "CR LF in a webhook header",
 			yaml: "sinks:\n  - name: vip-alerts\n    type: webhook\n    url: \"http://127.0.0.1:9000/vip\"\n    headers:\n      X-Token: \"abc\\r\\nX-Admin: yes\"\n",
-			want: "sinks[0].headers.X-Token: must not contain CR, LF or NUL",
+			want: "sinks[0].headers.X-Token: must not contain control characters such as CR, LF, NUL or DEL",
 		},
 		{
 			name: "bad header name",
 			yaml: "sinks:\n  - {name: a, type: webhook, url: \"http://h/\", headers: {\"X Token\": b}}\n",
-			want: "sinks[0].headers.X Token: is not a valid header name",
+			want: `sinks[0].headers."X Token": is not a valid header name`,
 		},
 		{
 			name: "duplicate sink",
@@ -278,6 +278,66 @@ func TestParseErrors(t *testing.T) {
 			name: "file not a mapping",
 			yaml: "- shop\n",
 			want: "file: must be a mapping of sources, sinks and rules",
+		},
+		{
+			name: "sink named twice in a rule",
+			yaml: rule("name: r, source: shop, actions: [archive, archive]"),
+			want: `rules[0].actions[1]: sink "archive" is named twice`,
+		},
+		{
+			name: "priority beyond 32 bits",
+			yaml: rule("name: r, source: shop, priority: 3000000000, actions: [archive]"),
+			want: "rules[0].priority: must be between -2147483648 and 2147483647",
+		},
+		{
+			name: "value beyond a float",
+			yaml: rule("name: r, source: shop, condition: {field: a, operator: '>', value: 1e400}, actions: [archive]"),
+			want: "rules[0].condition.value: 1e400 is out of range: a number must be within ±1.8e308 (a 64-bit float)",
+		},
+		{
+			name: "not a number",
+			yaml: rule("name: r, source: shop, condition: {field: a, operator: '>', value: .nan}, actions: [archive]"),
+			want: "rules[0].condition.value: .nan is not a number a rule can compare with",
+		},
+		{
+			name: "infinity",
+			yaml: rule("name: r, source: shop, condition: {field: a, operator: '<', value: -.inf}, actions: [archive]"),
+			want: "rules[0].condition.value: -.inf is not a number a rule can compare with",
+		},
+		{
+			name: "unknown key with a control character",
+			yaml: "\"rules\\r\": []\n",
+			want: `"rules\r": unknown key (want sources, sinks or rules)`,
+		},
+		{
+			name: "unknown policy setting",
+			yaml: "sinks:\n  - {name: a, type: webhook, url: \"http://h/\", policy: {max_retries: 3}}\n",
+			want: "sinks[0].policy.max_retries: is not a setting of this sink type",
+		},
+		{
+			name: "redacted secret",
+			yaml: "sinks:\n  - {name: a, type: webhook, url: \"http://h/\", headers: {X-Auth: \"<redacted>\"}}\n",
+			want: `sinks[0].headers.X-Auth: "<redacted>" stands for a secret that was not shown: write the secret itself (or ${VARIABLE})`,
+		},
+		{
+			name: "merge key",
+			yaml: "sinks:\n  - {<<: {name: a}, type: webhook, url: \"http://h/\"}\n",
+			want: "sinks[0].<<: merge keys are not supported: write the settings out",
+		},
+		{
+			name: "two documents",
+			yaml: "sources: []\n---\nsinks: []\n",
+			want: "file: holds more than one YAML document (---): put everything in one",
+		},
+		{
+			name: "too large",
+			yaml: "sources: []\n#" + strings.Repeat("x", config.MaxFileBytes),
+			want: "file: is 1048589 bytes, more than the 1048576 a file may hold",
+		},
+		{
+			name: "nested too deeply",
+			yaml: rule("name: r, source: shop, condition: " + strings.Repeat("{not: ", 120) + "{field: a, operator: exists}" + strings.Repeat("}", 120)),
+			want: "file: nests deeper than 100 levels at line 4",
 		},
 	}
 	for _, tt := range tests {

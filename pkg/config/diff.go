@@ -17,6 +17,9 @@ type FieldChange struct {
 	New  string `json:"new,omitempty"`
 }
 
+// String shows the change in one line, such as "timeout: "5s" -> "9s"". A
+// changed secret, both of whose values read "<redacted>", is shown as
+// "url: (secret changed)".
 func (c FieldChange) String() string {
 	switch {
 	case c.Old == "":
@@ -24,7 +27,7 @@ func (c FieldChange) String() string {
 	case c.New == "":
 		return fmt.Sprintf("%s: - %s", c.Path, c.Old)
 	case c.Old == c.New:
-		return fmt.Sprintf("%s: secret changed", c.Path)
+		return fmt.Sprintf("%s: (secret changed)", c.Path)
 	default:
 		return fmt.Sprintf("%s: %s -> %s", c.Path, c.Old, c.New)
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/goccy/go-yaml"
 )
 
 // A sink's settings may name environment variables instead of holding
@@ -31,9 +29,9 @@ const (
 // references in its sinks' settings replaced by values from lookup. An
 // unset variable without a default is an *Error naming the setting.
 func ExpandEnv(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
-	js, err := yaml.YAMLToJSON(b)
+	js, err := ToJSON(b)
 	if err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()

@@ -91,6 +91,58 @@ func TestRestoreSecrets(t *testing.T) {
 	}
 }
 
+// TestRestoreSecretsRotation: signing secrets rotate without the old one
+// being known: the n-th "<redacted>" of a list stands for the n-th stored
+// secret, wherever it stands in the list.
+func TestRestoreSecretsRotation(t *testing.T) {
+	const old, second, fresh = "whsec_b2xkLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3OA==", "whsec_c2Vjb25kLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3OA==", "whsec_bmV3LXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3ODk="
+	tests := []struct {
+		name, stored, update, want string
+	}{
+		{"old first, new after", `["` + old + `"]`, `["<redacted>","` + fresh + `"]`, `["` + old + `","` + fresh + `"]`},
+		{"new first, old after", `["` + old + `"]`, `["` + fresh + `","<redacted>"]`, `["` + fresh + `","` + old + `"]`},
+		{"both kept", `["` + fresh + `","` + old + `"]`, `["<redacted>","<redacted>"]`, `["` + fresh + `","` + old + `"]`},
+		{"the later dropped", `["` + fresh + `","` + old + `"]`, `["<redacted>"]`, `["` + fresh + `"]`},
+		{"the last dropped", `["` + fresh + `","` + old + `","` + second + `"]`, `["<redacted>","<redacted>"]`, `["` + fresh + `","` + old + `"]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stored := json.RawMessage(`{"url":"https://example.com/hook","secrets":` + tt.stored + `}`)
+			update := json.RawMessage(`{"url":"<redacted>","secrets":` + tt.update + `}`)
+			got, err := config.RestoreSecrets("webhook", stored, update)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := `{"url":"https://example.com/hook","secrets":` + tt.want + `}`
+			if diff := cmp.Diff(decode(t, want), decode(t, string(got))); diff != "" {
+				t.Errorf("RestoreSecrets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRestoreSecretsRefusesRedactedWithoutSecret: a "<redacted>" that stands
+// for no stored secret would be stored and sent as is.
+func TestRestoreSecretsRefusesRedactedWithoutSecret(t *testing.T) {
+	stored := json.RawMessage(`{"url":"https://example.com/hook","headers":{"X-Team":"ops"},"secrets":["whsec_b2xkLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3OA=="]}`)
+	tests := []struct{ name, update, want string }{
+		{"a new header", `{"url":"<redacted>","headers":{"X-Team":"<redacted>","X-Auth":"<redacted>"}}`,
+			`headers.X-Auth: "<redacted>" stands for a stored secret, but this sink has none there`},
+		{"more secrets than stored", `{"url":"<redacted>","secrets":["<redacted>","<redacted>"]}`,
+			`secrets[1]: "<redacted>" stands for a stored secret, but this sink has no more in this list`},
+		{"a setting that is not secret", `{"url":"<redacted>","method":"<redacted>"}`,
+			`method: "<redacted>" stands for a stored secret, but this sink has none there`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.RestoreSecrets("webhook", stored, json.RawMessage(tt.update))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("RestoreSecrets = %s, %v\nwant error %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
 func decode(t *testing.T, doc string) any {
 	t.Helper()
 	var v any

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -52,8 +53,12 @@ var (
 // FieldError reports a problem with one field of an event or request. Its
 // message names the field, so that a producer can fix what it sent.
 type FieldError struct {
+	// Field names the field: an attribute, or a place in the data such as
+	// data.user.tags[2].
 	Field   string
 	Problem string
+	// Code, when set, is the reason: one of the Reason* constants.
+	Code string
 }
 
 func (e *FieldError) Error() string {
@@ -61,17 +66,29 @@ func (e *FieldError) Error() string {
 }
 
 // Reason is a short, stable, low-cardinality label for the problem, for use
-// in metrics. A field name a producer made up is not a label.
+// in metrics: the error's Code, or invalid_<attribute>. A field name a
+// producer made up is not a label.
 func (e *FieldError) Reason() string {
-	switch e.Field {
-	case "body", "specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data":
-		return "invalid_" + e.Field
+	if e.Code != "" {
+		return e.Code
 	}
-	return "unknown_attribute"
+	switch field := strings.TrimPrefix(e.Field, "ce-"); field {
+	case "body", "specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data":
+		return "invalid_" + field
+	}
+	return ReasonUnknownAttribute
 }
+
+// ReasonUnknownAttribute is the reason of an attribute Zenith does not know.
+const ReasonUnknownAttribute = "unknown_attribute"
 
 func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// codedErr is fieldErr with a reason code.
+func codedErr(field, code, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...), Code: code}
 }
 
 // AsFieldError returns the FieldError in err's chain, if there is one.
@@ -99,9 +116,19 @@ func ValidType(t string) bool {
 	return len(t) <= MaxTypeLength && typePattern.MatchString(t)
 }
 
-// Validate checks every attribute of e and that Data is a JSON object. It
+// Validate checks every attribute of e and its data (see ValidateData). It
 // returns a *FieldError naming the first problem found.
 func (e *Event) Validate() error {
+	if err := e.ValidateAttributes(); err != nil {
+		return err
+	}
+	return ValidateData(e.Data)
+}
+
+// ValidateAttributes checks every attribute of e but its data, for callers
+// that have checked the data already (ParseJSON does), so that the data is
+// read once.
+func (e *Event) ValidateAttributes() error {
 	if err := validateID(e.ID); err != nil {
 		return err
 	}
@@ -114,10 +141,7 @@ func (e *Event) Validate() error {
 	if e.Time.IsZero() {
 		return fieldErr("time", "is required")
 	}
-	if err := validateSubject(e.Subject); err != nil {
-		return err
-	}
-	return ValidateData(e.Data)
+	return validateSubject(e.Subject)
 }
 
 func validateID(id string) error {

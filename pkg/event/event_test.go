@@ -25,10 +25,11 @@ func validEvent() event.Event {
 
 func TestValidate(t *testing.T) {
 	tests := []struct {
-		name      string
-		edit      func(e *event.Event)
-		wantField string // empty: valid
-		wantMsg   string
+		name       string
+		edit       func(e *event.Event)
+		wantField  string // empty: valid
+		wantMsg    string
+		wantReason string // empty: invalid_<wantField>
 	}{
 		{name: "valid", edit: func(*event.Event) {}},
 		{name: "empty subject is fine", edit: func(e *event.Event) { e.Subject = "" }},
@@ -99,11 +100,11 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "data is broken JSON", edit: func(e *event.Event) { e.Data = []byte(`{"amount": }`) },
-			wantField: "data", wantMsg: "data: is not valid JSON",
+			wantField: "data", wantMsg: "data: is not valid JSON at byte 12",
 		},
 		{
 			name: "data too large", edit: func(e *event.Event) { e.Data = bigObject(event.MaxDataSize + 1) },
-			wantField: "data", wantMsg: "data: must be at most 262144 bytes",
+			wantField: "data", wantMsg: "data: must be at most 262144 bytes", wantReason: "too_large",
 		},
 		{
 			name: "data at the limit", edit: func(e *event.Event) { e.Data = bigObject(event.MaxDataSize) },
@@ -127,8 +128,12 @@ func TestValidate(t *testing.T) {
 			if fe.Field != tt.wantField {
 				t.Errorf("field = %q, want %q (error %q)", fe.Field, tt.wantField, err)
 			}
-			if fe.Reason() != "invalid_"+tt.wantField {
-				t.Errorf("Reason() = %q, want %q", fe.Reason(), "invalid_"+tt.wantField)
+			wantReason := tt.wantReason
+			if wantReason == "" {
+				wantReason = "invalid_" + tt.wantField
+			}
+			if fe.Reason() != wantReason {
+				t.Errorf("Reason() = %q, want %q", fe.Reason(), wantReason)
 			}
 			if tt.wantMsg != "" && err.Error() != tt.wantMsg {
 				t.Errorf("error = %q, want %q", err, tt.wantMsg)
@@ -137,10 +142,20 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// bigObject returns a JSON object of exactly n bytes.
+// bigObject returns a JSON object of exactly n bytes (n at least 20), a
+// list of strings within MaxStringLength.
 func bigObject(n int) []byte {
-	const frame = `{"pad":""}`
-	return []byte(`{"pad":"` + strings.Repeat("x", n-len(frame)) + `"}`)
+	b := []byte(`{"pad":[`)
+	for sep := ""; ; sep = "," {
+		// What the last string may hold: n less the bytes so far, the
+		// separator, its quotes and the closing "]}".
+		room := n - len(b) - len(sep) - 4
+		if room <= 1000 {
+			b = append(b, sep+`"`+strings.Repeat("x", room)+`"]}`...)
+			return b
+		}
+		b = append(b, sep+`"`+strings.Repeat("x", min(1000, room-10))+`"`...)
+	}
 }
 
 func TestValidSourceName(t *testing.T) {

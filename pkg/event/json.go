@@ -1,47 +1,10 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"strings"
 	"time"
 )
-
-// MaxDataSize is the largest data object accepted, in bytes.
-const MaxDataSize = 256 << 10
-
-// ValidateData checks that data is one well-formed JSON object of at most
-// MaxDataSize bytes.
-func ValidateData(data []byte) error {
-	if len(data) == 0 {
-		return fieldErr("data", "is required")
-	}
-	if len(data) > MaxDataSize {
-		return fieldErr("data", "must be at most %d bytes", MaxDataSize)
-	}
-	if firstByte(data) != '{' {
-		return fieldErr("data", "must be a JSON object")
-	}
-	if !json.Valid(data) {
-		return fieldErr("data", "is not valid JSON")
-	}
-	return nil
-}
-
-// firstByte returns the first byte of b that is not JSON white space, or 0.
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		default:
-			return c
-		}
-	}
-	return 0
-}
 
 // wireEvent is an event as producers write it in JSON: the CloudEvents JSON
 // format, restricted to the attributes Zenith knows.
@@ -57,24 +20,121 @@ type wireEvent struct {
 }
 
 // ParseJSON reads one event in the CloudEvents JSON format from body. It
-// checks the syntax and the attributes' formats but not the values a caller
-// may fill in afterwards (id, source, time): call Validate when they are set.
-// Errors are *FieldError values naming the problem.
+// reads body once, checking the syntax, the limits and rules ValidateData
+// names (they apply to the whole body, data included), that no attribute is
+// given twice or unknown, and the formats of the type, time, specversion and
+// datacontenttype. It does not check the values a caller may fill in
+// afterwards (id, source, time): call ValidateAttributes when they are set.
+// Data is the body's bytes of the data member, unchanged. Errors are
+// *FieldError values naming the problem.
 func ParseJSON(body []byte) (Event, error) {
-	if firstByte(body) != '{' {
+	s := getScanner(body, "body")
+	defer putScanner(s)
+	s.skipSpace()
+	if s.pos == len(body) || body[s.pos] != '{' {
 		return Event{}, fieldErr("body", "must be a JSON object")
 	}
-
 	var w wireEvent
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return Event{}, decodeError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Event{}, fieldErr("body", "must hold exactly one JSON object")
+	if !s.envelope(&w) || !s.end() {
+		return Event{}, s.err
 	}
 	return w.event()
+}
+
+// envelope scans the event object at s.pos into w.
+func (s *scanner) envelope(w *wireEvent) bool {
+	s.pos++
+	seen := map[string]bool{}
+	for {
+		s.skipSpace()
+		if s.pos < len(s.buf) && s.buf[s.pos] == '}' && len(seen) == 0 {
+			s.pos++
+			return true
+		}
+		if s.pos == len(s.buf) || s.buf[s.pos] != '"' {
+			return s.syntaxError()
+		}
+		key, ok := s.key()
+		if !ok {
+			return false
+		}
+		name := string(unescape(key.raw))
+		if !s.colon() || !s.member(w, name, seen) {
+			return false
+		}
+		if more, ok := s.separator('}'); !more {
+			return ok
+		}
+	}
+}
+
+// member scans the value of the attribute name into w.
+func (s *scanner) member(w *wireEvent, name string, seen map[string]bool) bool {
+	if seen[name] {
+		return s.fail(codedErr(attributeName(name), ReasonDuplicateKey, "is given twice"))
+	}
+	seen[name] = true
+	s.skipSpace()
+	if name == "data" {
+		start := s.pos
+		s.root = "data"
+		if !s.value(0) {
+			return false
+		}
+		s.root = "body"
+		w.Data = s.buf[start:s.pos]
+		return true
+	}
+
+	dst := w.attribute(name)
+	if dst == nil {
+		return s.fail(codedErr(attributeName(name), ReasonUnknownAttribute, "is not a known attribute"))
+	}
+	if s.pos == len(s.buf) {
+		return s.syntaxError()
+	}
+	switch s.buf[s.pos] {
+	case '"':
+		s.root = name
+		raw, _, ok := s.str(MaxStringLength)
+		s.root = "body"
+		*dst = string(unescape(raw))
+		return ok
+	case 'n':
+		return s.literal("null")
+	}
+	return s.fail(fieldErr(name, "must be a JSON string"))
+}
+
+// attributeName is a key a producer sent, fit for an error message: it is
+// valid UTF-8 already, and cut to 64 bytes.
+func attributeName(name string) string {
+	if len(name) > 64 {
+		return strings.ToValidUTF8(name[:61], "") + "..."
+	}
+	return name
+}
+
+// attribute returns where the string attribute name goes, or nil when
+// there is no such attribute.
+func (w *wireEvent) attribute(name string) *string {
+	switch name {
+	case "specversion":
+		return &w.SpecVersion
+	case "id":
+		return &w.ID
+	case "source":
+		return &w.Source
+	case "type":
+		return &w.Type
+	case "time":
+		return &w.Time
+	case "subject":
+		return &w.Subject
+	case "datacontenttype":
+		return &w.DataContentType
+	}
+	return nil
 }
 
 func (w *wireEvent) event() (Event, error) {
@@ -101,31 +161,13 @@ func (w *wireEvent) event() (Event, error) {
 	if len(e.Data) == 0 || string(e.Data) == "null" {
 		return Event{}, fieldErr("data", "is required")
 	}
-	if err := ValidateData(e.Data); err != nil {
-		return Event{}, err
+	if e.Data[0] != '{' {
+		return Event{}, fieldErr("data", "must be a JSON object")
+	}
+	if len(e.Data) > MaxDataSize {
+		return Event{}, codedErr("data", ReasonTooLarge, "must be at most %d bytes", MaxDataSize)
 	}
 	return e, nil
-}
-
-// decodeError turns an encoding/json error into a FieldError that says what
-// was wrong without echoing Go type names.
-func decodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		// Every attribute but data is a string.
-		return fieldErr(typeErr.Field, "must be a JSON string")
-	}
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fieldErr("body", "is not valid JSON at byte %d", syntaxErr.Offset)
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return fieldErr(strings.Trim(name, `"`), "is not a known attribute")
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fieldErr("body", "is truncated JSON")
-	}
-	return fieldErr("body", "is not valid JSON")
 }
 
 func isJSONContentType(ct string) bool {
@@ -155,7 +197,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := parsed.Validate(); err != nil {
+	if err := parsed.ValidateAttributes(); err != nil {
 		return err
 	}
 	*e = parsed

@@ -204,3 +204,46 @@ func TestFromNATSErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzFromNATS reads messages in both CloudEvents modes built from random
+// header values and payloads: any of them is either an event that
+// validates, and comes back the same from its own headers, or a
+// *FieldError; never a panic.
+func FuzzFromNATS(f *testing.F) {
+	good := validEvent()
+	f.Add("1.0", good.ID, good.Source, good.Type, "2025-03-14T15:09:26Z", good.Subject, "application/json", good.Data, false)
+	f.Add("1.0", "e 1", "Shop", "a.>", "yesterday", "a\r\nb", "text/plain", []byte(`{"a":1,"a":2}`), false)
+	f.Add("", "", "", "", "", "", event.StructuredContentType, []byte(`{"id":"e","source":"shop","type":"a","time":"2025-03-14T15:09:26Z","data":{}}`), true)
+	f.Fuzz(func(t *testing.T, spec, id, source, typ, at, subject, contentType string, payload []byte, structured bool) {
+		h := nats.Header{}
+		if structured {
+			h.Set(event.HeaderContentType, contentType)
+		} else {
+			h[event.HeaderSpecVersion] = []string{spec}
+			h[event.HeaderID] = []string{id}
+			h[event.HeaderSource] = []string{source}
+			h[event.HeaderType] = []string{typ}
+			h[event.HeaderTime] = []string{at}
+			h[event.HeaderSubject] = []string{subject}
+			h[event.HeaderDataContentType] = []string{contentType}
+		}
+		e, err := event.FromNATS(h, payload)
+		if err != nil {
+			if _, ok := event.AsFieldError(err); !ok {
+				t.Fatalf("FromNATS = %v, not a *FieldError", err)
+			}
+			return
+		}
+		if err := e.Validate(); err != nil {
+			t.Fatalf("FromNATS returned an event that does not validate: %v", err)
+		}
+		again, err := event.FromNATS(e.Header(), e.Data)
+		if err != nil {
+			t.Fatalf("the event's own headers do not read back: %v", err)
+		}
+		if !again.Time.Equal(e.Time) || again.ID != e.ID || again.Source != e.Source || again.Type != e.Type ||
+			again.Subject != e.Subject || string(again.Data) != string(e.Data) {
+			t.Fatalf("round trip changed the event: %+v, then %+v", e, again)
+		}
+	})
+}

@@ -3,8 +3,9 @@
 // process (as `make run` does) without registering a metric twice, and so
 // the dashboard has one list to be checked against.
 //
-// Labels are bounded: source names, reasons, sink types and statuses, never
-// event ids or URLs.
+// Labels are bounded: tiers, source names, sink names and types (chosen by
+// operators), reasons and statuses; never event ids, URLs or anything else
+// a producer controls.
 package metrics
 
 import (
@@ -57,11 +58,12 @@ var (
 		Buckets: prometheus.ExponentialBuckets(1e-7, 4, 12),
 	})
 
-	// Dispatches counts dispatch outcomes.
+	// Dispatches counts dispatch outcomes. The sink label is the sink's
+	// name, chosen by operators and so bounded.
 	Dispatches = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zenith_dispatch_total",
-		Help: "Dispatch outcomes by sink type and status (delivered, retried, dead_lettered).",
-	}, []string{"sink_type", "status"})
+		Help: "Dispatch outcomes by sink type, sink name and status (delivered, retried, deferred, dead_lettered).",
+	}, []string{"sink_type", "sink", "status"})
 
 	// DispatchDuration times one delivery attempt sequence.
 	DispatchDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -70,10 +72,10 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
 	}, []string{"sink_type"})
 
-	// WorkerQueueDepth is the number of messages waiting for a worker.
+	// WorkerQueueDepth is the work waiting inside a tier's processes.
 	WorkerQueueDepth = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "zenith_worker_queue_depth",
-		Help: "Messages fetched and waiting for a worker, by tier.",
+		Help: "Work waiting in each tier: ingest requests in flight in the ingestor; messages fetched and waiting for a worker in the rule-engine and dispatcher.",
 	}, []string{"tier"})
 
 	// RuleSetRules is the number of rules the engine holds.
@@ -103,9 +105,69 @@ var (
 	// EndToEndLatency times an event from acceptance to delivery.
 	EndToEndLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "zenith_end_to_end_latency_seconds",
-		Help:    "Time from the rule-engine's match to the dispatch outcome, by sink type.",
+		Help:    "Time from JetStream storing the event to its action's dispatch outcome (delivered or dead-lettered), by sink type.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
 	}, []string{"sink_type"})
+
+	// ProcessingDuration times one unit of each tier's work.
+	ProcessingDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "zenith_processing_duration_seconds",
+		Help: "Time each tier spends on one unit of work: an ingest request (authentication, validation, JetStream's acknowledgement); " +
+			"an event in the rule-engine (evaluation, storing its actions, acknowledgement); an action in the dispatcher (every attempt of one delivery).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 3, 13),
+	}, []string{"tier"})
+)
+
+// Rule cache metrics of the rule-engine.
+var (
+	// RuleCacheVersion identifies the rules the rule-engine holds.
+	RuleCacheVersion = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zenith_rule_cache_version",
+		Help: "Fingerprint of the rules held in memory, made from each enabled rule's id and version: " +
+			"replicas holding the same rules show the same value, and any rule change changes it.",
+	})
+
+	// RuleCacheLoaded is when the rules were last loaded.
+	RuleCacheLoaded = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zenith_rule_cache_loaded_timestamp_seconds",
+		Help: "Unix time of the last successful load of the rules from the database.",
+	})
+)
+
+// JetStream consumer metrics, per tier: read from the consumer's info every
+// few seconds (see telemetry.WatchConsumer), and counted as messages are
+// handled.
+var (
+	// ConsumerPending is the consumer's lag.
+	ConsumerPending = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zenith_consumer_pending_messages",
+		Help: "Messages in the tier's stream not yet delivered to its durable consumer: the consumer's lag.",
+	}, []string{"tier"})
+
+	// ConsumerAckPending is the work delivered and not yet settled.
+	ConsumerAckPending = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zenith_consumer_ack_pending_messages",
+		Help: "Messages delivered to the tier's consumer and not yet acknowledged.",
+	}, []string{"tier"})
+
+	// ConsumerRedelivered is the work delivered more than once and not yet
+	// settled.
+	ConsumerRedelivered = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zenith_consumer_redelivered_messages",
+		Help: "Messages delivered more than once to the tier's consumer and not yet acknowledged.",
+	}, []string{"tier"})
+
+	// Redeliveries counts the messages a tier handled again.
+	Redeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_redeliveries_total",
+		Help: "Messages a tier was given again after an earlier delivery (a failure, a timeout or a crash), counted as they are handled.",
+	}, []string{"tier"})
+
+	// DeadLetterMessages is the size of the dead-letter stream.
+	DeadLetterMessages = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zenith_dead_letter_messages",
+		Help: "Actions held in the dead-letter stream, replayed ones included until they age out.",
+	})
 )
 
 // Delivery protection and archiving metrics of the dispatcher.
@@ -143,18 +205,8 @@ var (
 	})
 )
 
-// Delivery guarantee metrics: what the consumers gave up on, and how often
-// JetStream delivered a message again.
-var (
-	// EventsDeadLettered counts poison events sent to the dead-letter stream.
-	EventsDeadLettered = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "zenith_engine_events_dead_lettered_total",
-		Help: "Events the rule-engine gave up on after ENGINE_MAX_DELIVER failed deliveries and sent to the dead-letter stream, by source.",
-	}, []string{"source"})
-
-	// Redeliveries counts messages received for a second time or more.
-	Redeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "zenith_redeliveries_total",
-		Help: "Messages JetStream delivered again (a retry, a hand-back, or an ack wait that ran out), by tier.",
-	}, []string{"tier"})
-)
+// EventsDeadLettered counts the poison events the rule-engine gave up on.
+var EventsDeadLettered = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "zenith_engine_events_dead_lettered_total",
+	Help: "Events the rule-engine gave up on after ENGINE_MAX_DELIVER deliveries and sent to the dead-letter stream, by reason (actions_not_stored, evaluation_panicked, not_settled).",
+}, []string{"reason"})

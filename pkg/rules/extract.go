@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+
+	"github.com/zenith-hq/zenith/pkg/event"
 )
 
 // A plan is the set of field paths a Set's rules read, as a tree of
@@ -291,7 +293,7 @@ func afterItem(data []byte, pos int, closing byte) (next int, more bool) {
 func (st *evalState) child(n *pathNode, key []byte, escaped, fanOut bool) *pathNode {
 	if escaped {
 		start := len(st.text)
-		decoded, ok := appendUnescaped(st.text, key)
+		decoded, ok := event.AppendUnescaped(st.text, key)
 		st.text = decoded[:start]
 		if !ok {
 			return nil
@@ -404,7 +406,7 @@ func (st *evalState) scalar(slot, pos int, elem bool) int {
 		if escaped {
 			start := len(st.text)
 			var ok bool
-			st.text, ok = appendUnescaped(st.text, v.str)
+			st.text, ok = event.AppendUnescaped(st.text, v.str)
 			if !ok {
 				return -1
 			}

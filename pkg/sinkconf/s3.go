@@ -80,7 +80,7 @@ func ParseS3(config json.RawMessage) (S3, error) {
 func (s S3) check() error {
 	switch {
 	case !bucketPattern.MatchString(s.Bucket):
-		return fieldErr("bucket", "must be a bucket name: lower-case letters, digits, '.', '-'")
+		return fieldErr("bucket", "must be a bucket name: 3 to 63 lower-case letters, digits, '.', '-' or '_', starting with a letter or digit")
 	case strings.HasPrefix(s.Prefix, "/") || strings.Contains(s.Prefix, ".."):
 		return fieldErr("prefix", "must not start with '/' or hold '..'")
 	case (s.AccessKeyID == "") != (s.SecretAccessKey == ""):
@@ -91,6 +91,9 @@ func (s S3) check() error {
 		return fieldErr("max_events", "must be between 1 and %d (0 for the default)", maxS3Events)
 	case s.MaxBytes < 0 || s.MaxBytes > maxS3Bytes:
 		return fieldErr("max_bytes", "must be between 1 and %d (0 for the default)", maxS3Bytes)
+	}
+	if err := s.checkCredentials(); err != nil {
+		return err
 	}
 	if s.Endpoint != "" {
 		if err := checkHTTPURL("endpoint", s.Endpoint); err != nil {
@@ -104,6 +107,15 @@ func (s S3) check() error {
 		return err
 	}
 	return s.Policy.check()
+}
+
+// checkCredentials checks the static credentials that travel in request
+// headers: the key id (in Authorization) and the session token.
+func (s S3) checkCredentials() error {
+	if err := checkHeaderValue("access_key_id", s.AccessKeyID); err != nil {
+		return err
+	}
+	return checkHeaderValue("session_token", s.SessionToken.Value())
 }
 
 // Flush returns how long an object gathers events before it is written.

@@ -20,7 +20,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -168,8 +172,8 @@ func decodeStrict(config json.RawMessage, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(config))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return fieldErr(strings.Trim(name, `"`), "is not a setting of this sink type")
+		if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return fieldErr(unknownSetting(config, reflect.TypeOf(into), quoted), "is not a setting of this sink type")
 		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
@@ -181,6 +185,89 @@ func decodeStrict(config json.RawMessage, into any) error {
 		return fieldErr("config", "must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// unknownSetting returns the path of the setting encoding/json reported
+// unknown as quoted, which it names without saying where: at the top, or
+// inside another setting, such as policy.max_retries or fields[1].label.
+func unknownSetting(config json.RawMessage, into reflect.Type, quoted string) string {
+	name, err := strconv.Unquote(quoted)
+	if err != nil {
+		return quoted
+	}
+	if path, ok := findUnknown(config, into, name); ok {
+		return path
+	}
+	return settingName(name)
+}
+
+// findUnknown looks in raw, decoded into a value of type t, for a key that
+// t has no field for and that is called name, and returns its path.
+func findUnknown(raw json.RawMessage, t reflect.Type, name string) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(raw, &fields) != nil {
+			return "", false
+		}
+		for _, key := range slices.Sorted(maps.Keys(fields)) {
+			field, known := fieldNamed(t, key)
+			if !known && key == name {
+				return settingName(key), true
+			}
+			if path, ok := findUnknown(fields[key], field.Type, name); known && ok {
+				return nestedPath(settingName(key), path), true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return "", false
+		}
+		for i, item := range items {
+			if path, ok := findUnknown(item, t.Elem(), name); ok {
+				return nestedPath(fmt.Sprintf("[%d]", i), path), true
+			}
+		}
+	}
+	return "", false
+}
+
+// fieldNamed returns the field of struct type t that encoding/json fills
+// from key, matched as it matches them, without regard to case.
+func fieldNamed(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if f.IsExported() && name != "-" && strings.EqualFold(name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// nestedPath joins a setting's path and a path inside it.
+func nestedPath(outer, inner string) string {
+	if strings.HasPrefix(inner, "[") {
+		return outer + inner
+	}
+	return outer + "." + inner
+}
+
+// settingName is a key as an error names it: quoted when it holds anything
+// but letters, digits, '_' and '-', so that an error never carries a
+// control character.
+func settingName(key string) string {
+	if key != "" && strings.Trim(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == "" {
+		return key
+	}
+	return strconv.Quote(key)
 }
 
 func jsonKind(goKind string) string {

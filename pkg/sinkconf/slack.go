@@ -105,6 +105,9 @@ func (s Slack) checkDestination() error {
 		if s.Channel == "" {
 			return fieldErr("channel", "is required with token")
 		}
+		if err := checkHeaderValue("token", s.Token.Value()); err != nil {
+			return err
+		}
 		if s.APIURL != "" {
 			return checkHTTPURL("api_url", s.APIURL)
 		}

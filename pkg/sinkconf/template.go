@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode/utf8"
 
@@ -17,10 +18,14 @@ import (
 
 // Limits on templates. A template's output past MaxTemplateOutput is an
 // error rather than a message nobody can read; the sinks trim their
-// messages to their own, smaller limits.
+// messages to their own, smaller limits. So is any text a function builds
+// past it, which bounds the memory one rendering takes, and a rendering
+// that runs range bodies more than MaxTemplateSteps times in all, which
+// bounds its time: text/template itself has no limit on either.
 const (
 	MaxTemplateSize   = 16 << 10
 	MaxTemplateOutput = 64 << 10
+	MaxTemplateSteps  = 100_000
 )
 
 // Template is a message template: Go text/template over a TemplateData,
@@ -50,18 +55,53 @@ type TemplateEvent struct {
 }
 
 // TemplateFuncs are the functions templates may call besides text/template's
-// own: none of them reaches outside the data given.
+// own: none of them reaches outside the data given, and none builds text
+// longer than MaxTemplateOutput. text/template's printf, print, println,
+// html, js and urlquery are replaced by versions bounded the same way.
 var TemplateFuncs = template.FuncMap{
 	"json":     toJSON,
-	"upper":    strings.ToUpper,
-	"lower":    strings.ToLower,
+	"upper":    func(s string) (string, error) { return bounded(strings.ToUpper(s)) },
+	"lower":    func(s string) (string, error) { return bounded(strings.ToLower(s)) },
 	"trim":     strings.TrimSpace,
 	"truncate": truncate,
 	"default":  orDefault,
 	"join":     join,
 	"num":      num,
-	"replace":  func(old, repl, s string) string { return strings.ReplaceAll(s, old, repl) },
+	"replace":  replace,
 	"contains": func(substr, s string) bool { return strings.Contains(s, substr) },
+	"printf":   func(format string, args ...any) (string, error) { return bounded(fmt.Sprintf(format, args...)) },
+	"print":    func(args ...any) (string, error) { return bounded(fmt.Sprint(args...)) },
+	"println":  func(args ...any) (string, error) { return bounded(fmt.Sprintln(args...)) },
+	"html":     func(args ...any) (string, error) { return bounded(template.HTMLEscaper(args...)) },
+	"js":       func(args ...any) (string, error) { return bounded(template.JSEscaper(args...)) },
+	"urlquery": func(args ...any) (string, error) { return bounded(template.URLQueryEscaper(args...)) },
+	stepFunc:   func() string { return "" },
+}
+
+// stepFunc names the function CompileTemplate calls at the start of every
+// range body; Execute binds it to a counter of its own.
+const stepFunc = "zenithStep"
+
+var (
+	errTextTooLong  = fmt.Errorf("text longer than %d bytes", MaxTemplateOutput)
+	errTooManySteps = fmt.Errorf("ranges run more than %d times", MaxTemplateSteps)
+)
+
+// bounded returns s, or an error when it is longer than MaxTemplateOutput.
+func bounded(s string) (string, error) {
+	if len(s) > MaxTemplateOutput {
+		return "", errTextTooLong
+	}
+	return s, nil
+}
+
+// replace replaces every old in s by repl, refusing first a result longer
+// than MaxTemplateOutput.
+func replace(old, repl, s string) (string, error) {
+	if n := strings.Count(s, old); len(s)+n*(len(repl)-len(old)) > MaxTemplateOutput {
+		return "", errTextTooLong
+	}
+	return strings.ReplaceAll(s, old, repl), nil
 }
 
 // CompileTemplate compiles the template text of the setting named field.
@@ -74,7 +114,40 @@ func CompileTemplate(field, text string) (*Template, error) {
 	if err != nil {
 		return nil, fieldErr(field, "invalid template: %s", templateProblem(err))
 	}
+	step, err := template.New("").Funcs(TemplateFuncs).Parse("{{" + stepFunc + "}}")
+	if err != nil {
+		return nil, fmt.Errorf("compile the step counter: %w", err)
+	}
+	for _, named := range t.Templates() {
+		if named.Tree != nil {
+			countSteps(named.Tree.Root, step.Tree.Root.Nodes[0])
+		}
+	}
 	return &Template{t: t}, nil
+}
+
+// countSteps puts step, a call of stepFunc, at the start of every range
+// body in node, so that Execute can count the iterations.
+func countSteps(node parse.Node, step parse.Node) {
+	switch n := node.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, item := range n.Nodes {
+			countSteps(item, step)
+		}
+	case *parse.RangeNode:
+		countSteps(n.List, step)
+		countSteps(n.ElseList, step)
+		n.List.Nodes = append([]parse.Node{step}, n.List.Nodes...)
+	case *parse.IfNode:
+		countSteps(n.List, step)
+		countSteps(n.ElseList, step)
+	case *parse.WithNode:
+		countSteps(n.List, step)
+		countSteps(n.ElseList, step)
+	}
 }
 
 // compileOr compiles text, or def when text is empty.
@@ -101,8 +174,20 @@ func templateProblem(err error) string {
 // render this event (a missing value handed to a function, output over
 // MaxTemplateOutput): trying again will not help.
 func (t *Template) Execute(data *TemplateData) (string, error) {
+	run, err := t.t.Clone()
+	if err != nil {
+		return "", fmt.Errorf("render %s: %w", t.t.Name(), err)
+	}
+	steps := 0
+	run.Funcs(template.FuncMap{stepFunc: func() (string, error) {
+		if steps++; steps > MaxTemplateSteps {
+			return "", errTooManySteps
+		}
+		return "", nil
+	}})
+
 	var out limitedBuffer
-	if err := t.t.Execute(&out, data); err != nil {
+	if err := run.Execute(&out, data); err != nil {
 		return "", fmt.Errorf("render %s: %s", t.t.Name(), templateProblem(err))
 	}
 	return out.String(), nil
@@ -179,7 +264,7 @@ func toJSON(v any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("json: %w", err)
 	}
-	return string(b), nil
+	return bounded(string(b))
 }
 
 // truncate shortens s to at most n characters, ending with "…" when cut.
@@ -210,8 +295,12 @@ func join(sep string, list any) (string, error) {
 		return "", errors.New("join: not a list")
 	}
 	parts := make([]string, len(items))
+	size := len(sep) * max(0, len(items)-1)
 	for i, item := range items {
 		parts[i] = fmt.Sprint(item)
+		if size += len(parts[i]); size > MaxTemplateOutput {
+			return "", errTextTooLong
+		}
 	}
 	return strings.Join(parts, sep), nil
 }

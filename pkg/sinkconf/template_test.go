@@ -104,3 +104,59 @@ func TestCompileTemplateRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Templates that would take all memory or loop for minutes stop at the
+// limits, with an error naming which.
+func TestTemplateLimits(t *testing.T) {
+	cases := []struct{ name, text, want string }{
+		{"doubling text", `{{$x := "aaaaaaaaaaaaaaaa"}}{{range 40}}{{$x = printf "%s%s" $x $x}}{{end}}{{len $x}}`, "text longer than 65536 bytes"},
+		{"replace blowing up", `{{$x := printf "%60000s" ""}}{{replace " " "xx" $x}}`, "text longer than 65536 bytes"},
+		{"html of ampersands", `{{$x := replace " " "&" (printf "%15000s" "")}}{{html $x}}`, "text longer than 65536 bytes"},
+		{"range over a billion", `{{range 1000000000}}{{end}}`, "ranges run more than 100000 times"},
+		{"nested ranges", `{{range 1000}}{{range 1000}}{{end}}{{end}}`, "ranges run more than 100000 times"},
+		{"ranges in a called template", `{{define "l"}}{{range 1000}}{{end}}{{end}}{{range 1000}}{{template "l"}}{{end}}`, "ranges run more than 100000 times"},
+		{"endless recursion", `{{define "a"}}{{template "a"}}{{end}}{{template "a"}}`, "exceeded maximum template depth"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := render(t, c.text, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("render = %d bytes, %v; want an error saying %q", len(got), err, c.want)
+			}
+		})
+	}
+
+	within := `{{range 100}}{{range $.Data.tags}}{{.}}{{end}}{{end}}`
+	if got, err := render(t, within, nil); err != nil || len(got) != 200 {
+		t.Errorf("render %q = %d bytes, %v; want 200 bytes", within, len(got), err)
+	}
+}
+
+// FuzzTemplate compiles random template text and renders it over an event
+// with random data: a template either fails to compile, fails to render,
+// or renders within MaxTemplateOutput; never a panic, never unbounded.
+func FuzzTemplate(f *testing.F) {
+	f.Add("{{.Event.Type}} {{.Data.amount}}", []byte(`{"amount":742.5,"tags":["a","b"]}`))
+	f.Add(`{{range $k, $v := .Data}}{{$k}}={{json $v}};{{end}}`, []byte(`{"a":{"b":[1,2]},"c":null}`))
+	f.Add(`{{if gt (num .Data.n) 5.0}}{{upper .Data.s}}{{else}}{{default "x" .Data.m}}{{end}}`, []byte(`{"n":"7","s":"é"}`))
+	f.Add(`{{$x := "ab"}}{{range 20}}{{$x = printf "%s%s" $x $x}}{{end}}`, []byte(`{}`))
+	f.Add(`{{join ", " .Data.l}} {{truncate 3 .Data.s}} {{replace "a" "bb" .Data.s}}`, []byte(`{"l":[1,"x",true],"s":"banana"}`))
+	f.Fuzz(func(t *testing.T, text string, data []byte) {
+		tmpl, err := sinkconf.CompileTemplate("text", text)
+		if err != nil {
+			return
+		}
+		a := vipPurchase()
+		if event.ValidateData(data) == nil {
+			a.Event.Data = data
+		}
+		td, err := sinkconf.NewTemplateData(a, strings.NewReplacer("<", "&lt;").Replace)
+		if err != nil {
+			t.Fatalf("data that validates does not decode: %v", err)
+		}
+		out, err := tmpl.Execute(td)
+		if err == nil && len(out) > sinkconf.MaxTemplateOutput {
+			t.Fatalf("rendered %d bytes, past MaxTemplateOutput", len(out))
+		}
+	})
+}

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Webhook is an HTTP endpoint that receives each action as one request: by
@@ -186,39 +189,25 @@ func (w Webhook) Redacted() Settings {
 }
 
 // checkHeader checks a custom header: a valid name that no one else owns,
-// and a value that cannot split the request (RFC 9110 §5.5).
+// and a value net/http will send, which also means one that cannot split
+// the request (RFC 9110 §5.5). An invalid name is quoted in the error, so
+// that a control character in it is shown, not written out.
 func checkHeader(name, value string) error {
-	field := "headers." + name
-	if !validHeaderName(name) {
-		return fieldErr(field, "is not a valid header name")
+	if !httpguts.ValidHeaderFieldName(name) {
+		return fieldErr("headers."+strconv.Quote(name), "is not a valid header name")
 	}
+	field := "headers." + name
 	if reservedHeaders[http.CanonicalHeaderKey(name)] {
 		return fieldErr(field, "is set by Zenith and cannot be overridden")
 	}
-	if strings.ContainsAny(value, "\r\n\x00") {
-		return fieldErr(field, "must not contain CR, LF or NUL")
+	return checkHeaderValue(field, value)
+}
+
+// checkHeaderValue checks a setting sent in a header, refusing every byte
+// net/http refuses: one would fail every delivery.
+func checkHeaderValue(field, value string) error {
+	if !httpguts.ValidHeaderFieldValue(value) {
+		return fieldErr(field, "must not contain control characters such as CR, LF, NUL or DEL")
 	}
 	return nil
-}
-
-// validHeaderName reports whether name is an HTTP token (RFC 9110 §5.6.2).
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range []byte(name) {
-		if !isTokenChar(c) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	default:
-		return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-	}
 }

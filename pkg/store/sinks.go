@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,10 +96,18 @@ func (s *Store) CreateSink(ctx context.Context, name, sinkType string, config js
 }
 
 // DeleteSink deletes the sink called name. It returns ErrNotFound when there
-// is none, and ErrInUse while a rule acts on it.
+// is none, and ErrInUse, naming the rules, while rules act on it.
 func (s *Store) DeleteSink(ctx context.Context, name string) error {
+	users, err := s.sinkUsers(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("sink %q: rules act on it (%s): %w", name, strings.Join(users, ", "), ErrInUse)
+	}
 	tag, err := s.q.Exec(ctx, `DELETE FROM sinks WHERE name = $1`, name)
 	if hasCode(err, foreignKeyViolation) {
+		// A rule took the sink between the two statements.
 		return fmt.Errorf("sink %q: a rule acts on it: %w", name, ErrInUse)
 	}
 	if err != nil {
@@ -108,6 +117,27 @@ func (s *Store) DeleteSink(ctx context.Context, name string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// sinkUsers returns the rules acting on the sink called name, as
+// source/rule, by name.
+func (s *Store) sinkUsers(ctx context.Context, name string) ([]string, error) {
+	rows, err := s.q.Query(ctx, `
+		SELECT src.name || '/' || r.name
+		FROM rule_sinks rs
+		JOIN sinks k ON k.id = rs.sink_id
+		JOIN rules r ON r.id = rs.rule_id
+		JOIN sources src ON src.id = r.source_id
+		WHERE k.name = $1
+		ORDER BY 1`, name)
+	if err != nil {
+		return nil, fmt.Errorf("find the rules of sink %q: %w", name, err)
+	}
+	users, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find the rules of sink %q: %w", name, err)
+	}
+	return users, nil
 }
 
 // sameJSON reports whether two JSON documents hold the same value, whatever

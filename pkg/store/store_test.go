@@ -565,8 +565,9 @@ func TestSinkCreateDelete(t *testing.T) {
 	if _, _, err := f.st.PutRule(ctx, store.RuleSpec{SourceID: f.source.ID, Name: "r", Enabled: true, SinkIDs: []string{f.pager}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.DeleteSink(ctx, "pager"); !errors.Is(err, store.ErrInUse) {
-		t.Errorf("DeleteSink of a sink in use = %v, want ErrInUse", err)
+	err := f.st.DeleteSink(ctx, "pager")
+	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "rules act on it ("+f.source.Name+"/r)") {
+		t.Errorf("DeleteSink of a sink in use = %v, want ErrInUse naming rule %s/r", err, f.source.Name)
 	}
 	if err := f.st.DeleteRule(ctx, f.source.ID, "r"); err != nil {
 		t.Fatal(err)

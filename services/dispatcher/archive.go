@@ -16,11 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/sinkconf"
 	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
 
 // errArchiveClosed is Add's answer once the archive is closed, which happens
@@ -58,6 +61,9 @@ type batch struct {
 	opened    time.Time
 	lines     bytes.Buffer
 	done      []func(Result)
+	// links are the dispatches of the events, which the write's span links
+	// to: it belongs to as many traces as the batch has events.
+	links []trace.Link
 }
 
 // NewArchiveFactory returns the BatcherFactory of S3 sinks. They reach S3
@@ -125,7 +131,7 @@ func newS3Client(cfg sinkconf.S3, client *http.Client) (*s3.Client, error) {
 // Add takes a into the batch of its partition, and hands the batch to the
 // writer once it is full; it waits while the writer is busy with an earlier
 // full batch, which slows the sink's deliveries to what S3 takes.
-func (a *archive) Add(act action.Action, done func(Result)) error {
+func (a *archive) Add(ctx context.Context, act action.Action, done func(Result)) error {
 	line, err := envelope(act)
 	if err != nil {
 		return finalError("encode archive line: %w", err)
@@ -145,6 +151,9 @@ func (a *archive) Add(act action.Action, done func(Result)) error {
 	b.lines.Write(line)
 	b.lines.WriteByte('\n')
 	b.done = append(b.done, done)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		b.links = append(b.links, trace.Link{SpanContext: sc})
+	}
 	if len(b.done) < a.maxEvents && b.lines.Len() < a.maxBytes {
 		a.mu.Unlock()
 		return nil
@@ -245,9 +254,15 @@ func (a *archive) drain() {
 }
 
 // write stores b as one object and tells each of its actions the outcome.
+// The write starts a trace of its own, linked to the dispatch of every
+// event in the batch, as OpenTelemetry's conventions ask of batches; the
+// request to S3 carries it.
 func (a *archive) write(ctx context.Context, b *batch) {
+	ctx, span := tracer.Start(ctx, "archive.write", trace.WithNewRoot(), trace.WithLinks(b.links...),
+		trace.WithAttributes(attribute.Int("events", len(b.done))))
 	key := a.objectKey(b)
 	err := a.put(ctx, key, b)
+	telemetry.EndSpan(span, err)
 	result := a.result(key, err)
 	if err == nil {
 		metrics.ArchiveObjects.WithLabelValues("stored").Inc()

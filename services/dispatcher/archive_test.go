@@ -143,7 +143,7 @@ func TestArchiveWritesFullBatch(t *testing.T) {
 	res := make(results, 10)
 
 	for _, id := range []string{"ev-1", "ev-2"} {
-		if err := a.Add(testAction("r", "s", id), res.done); err != nil {
+		if err := a.Add(context.Background(), testAction("r", "s", id), res.done); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,7 +151,7 @@ func TestArchiveWritesFullBatch(t *testing.T) {
 		t.Fatalf("%d outcomes and %d objects before the batch is full, want none", len(res), len(s3srv.objects(t)))
 	}
 
-	if err := a.Add(testAction("r", "s", "ev-3"), res.done); err != nil {
+	if err := a.Add(context.Background(), testAction("r", "s", "ev-3"), res.done); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range res.wait(t, 3) {
@@ -187,10 +187,10 @@ func TestArchivePartitionsByHourAndFlushesByAge(t *testing.T) {
 
 	early, late := testAction("r", "s", "ev-1"), testAction("r", "s", "ev-2")
 	late.Event.Time = late.Event.Time.Add(time.Hour)
-	if err := a.Add(early, res.done); err != nil {
+	if err := a.Add(context.Background(), early, res.done); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Add(late, res.done); err != nil {
+	if err := a.Add(context.Background(), late, res.done); err != nil {
 		t.Fatal(err)
 	}
 	res.wait(t, 2)
@@ -210,7 +210,7 @@ func TestArchiveCloseWritesWhatItHolds(t *testing.T) {
 	a := newTestArchive(t, s3srv.config(`"flush_after":"1h",`), 1000)
 	res := make(results, 10)
 	for _, id := range []string{"ev-1", "ev-2"} {
-		if err := a.Add(testAction("r", "s", id), res.done); err != nil {
+		if err := a.Add(context.Background(), testAction("r", "s", id), res.done); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -224,7 +224,7 @@ func TestArchiveCloseWritesWhatItHolds(t *testing.T) {
 	if n := len(s3srv.objects(t)); n != 1 {
 		t.Errorf("%d objects after Close, want 1", n)
 	}
-	if err := a.Add(testAction("r", "s", "ev-3"), res.done); !errors.Is(err, errArchiveClosed) {
+	if err := a.Add(context.Background(), testAction("r", "s", "ev-3"), res.done); !errors.Is(err, errArchiveClosed) {
 		t.Errorf("Add after Close = %v, want errArchiveClosed", err)
 	}
 }
@@ -252,7 +252,7 @@ func TestArchiveWriteFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := newTestArchive(t, c.config, 1000)
 			res := make(results, 1)
-			if err := a.Add(testAction("r", "s", "ev-1"), res.done); err != nil {
+			if err := a.Add(context.Background(), testAction("r", "s", "ev-1"), res.done); err != nil {
 				t.Fatal(err)
 			}
 			r := res.wait(t, 1)[0]
@@ -270,7 +270,7 @@ func TestArchiveBatchesManyEventsIntoFewObjects(t *testing.T) {
 	const events = 20000
 	res := make(results, events)
 	for i := range events {
-		if err := a.Add(testAction("r", "s", fmt.Sprintf("ev-%d", i)), res.done); err != nil {
+		if err := a.Add(context.Background(), testAction("r", "s", fmt.Sprintf("ev-%d", i)), res.done); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zenith-hq/zenith/pkg/store"
 )
@@ -21,6 +22,13 @@ const auditWriteTimeout = 10 * time.Second
 type auditJob struct {
 	record store.AuditRecord
 	msg    jetstream.Msg
+	// trace is the span of the dispatch, for the log lines about the job.
+	trace trace.SpanContext
+}
+
+// logContext is a context carrying the job's span, for its log lines.
+func (j auditJob) logContext() context.Context {
+	return trace.ContextWithSpanContext(context.Background(), j.trace)
 }
 
 // auditWriter records outcomes in batches, in one goroutine, and acknowledges
@@ -152,7 +160,7 @@ func (w *auditWriter) commitOneByOne(ctx context.Context, batch []auditJob) {
 		err := w.write(ctx, []auditJob{job})
 		switch {
 		case rowRefused(err):
-			w.log.ErrorContext(ctx, "audit row refused by the database",
+			w.log.ErrorContext(job.logContext(), "audit row refused by the database",
 				"dispatch_id", job.record.DispatchID, "status", job.record.Status, "err", err)
 		case err != nil:
 			w.handBack([]auditJob{job}, err)
@@ -181,7 +189,7 @@ func rowRefused(err error) bool {
 func (w *auditWriter) ack(batch []auditJob) {
 	for _, job := range batch {
 		if err := job.msg.Ack(); err != nil {
-			w.log.Warn("ack failed", "dispatch_id", job.record.DispatchID, "err", err)
+			w.log.WarnContext(job.logContext(), "ack failed", "dispatch_id", job.record.DispatchID, "err", err)
 		}
 		w.settled(job.record.DispatchID)
 	}
@@ -193,7 +201,7 @@ func (w *auditWriter) handBack(batch []auditJob, cause error) {
 	w.log.Error("audit rows not written, actions handed back", "rows", len(batch), "err", cause)
 	for _, job := range batch {
 		if err := job.msg.Nak(); err != nil {
-			w.log.Warn("nak failed", "dispatch_id", job.record.DispatchID, "err", err)
+			w.log.WarnContext(job.logContext(), "nak failed", "dispatch_id", job.record.DispatchID, "err", err)
 		}
 		w.settled(job.record.DispatchID)
 	}

@@ -287,7 +287,7 @@ func BenchmarkArchive(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for _, act := range acts {
-		if err := a.Add(act, done); err != nil {
+		if err := a.Add(context.Background(), act, done); err != nil {
 			b.Fatal(err)
 		}
 	}

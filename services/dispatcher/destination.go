@@ -22,6 +22,8 @@ import (
 // through. It lives as long as the sink's settings do not change, so its
 // breaker and limiter outlast sink reloads.
 type destination struct {
+	// name is the sink's name, for metrics labels.
+	name     string
 	sinkType string
 	config   json.RawMessage
 	// Exactly one of sink, batcher and err is set.
@@ -46,7 +48,7 @@ var circuitStateValues = map[gobreaker.State]float64{
 // cannot be built is kept as unusable, with the reason, wrapping
 // errSinkUnusable.
 func newDestination(registry Registry, s store.Sink) *destination {
-	d := &destination{sinkType: s.Type, config: s.Config}
+	d := &destination{name: s.Name, sinkType: s.Type, config: s.Config}
 	settings, err := sinkconf.Parse(s.Type, s.Config)
 	if err != nil {
 		d.err = fmt.Errorf("sink %s: %w: %w", s.ID, errSinkUnusable, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/sethvargo/go-retry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zenith-hq/zenith/pkg/action"
@@ -41,6 +42,10 @@ const (
 // unsupportedTypeLabel is the sink_type metric label of an action naming a
 // type no factory handles, so that a bad action cannot grow the label set.
 const unsupportedTypeLabel = "unsupported"
+
+// unknownSinkLabel is the sink metric label of an action naming a sink
+// that does not exist.
+const unknownSinkLabel = "unknown"
 
 // persistCap bounds the wait between two tries of a step that waits out a
 // database or NATS outage.
@@ -79,20 +84,30 @@ func (o outcome) total() int {
 	return o.prior + o.attempts
 }
 
-// handle dispatches one action inside a span that continues the trace the
-// action carries.
+// handle dispatches one action.
 func (s *Service) handle(ctx context.Context, j job) {
-	ctx = telemetry.Extract(ctx, j.msg.Headers())
-	ctx, span := tracer.Start(ctx, "dispatcher.dispatch",
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			attribute.String("rule_id", j.action.Rule.ID),
-			attribute.String("sink_type", s.typeLabel(j.action.Sink.Type)),
-		))
+	s.traced(ctx, j, s.dispatch)
+}
+
+// traced runs step, which takes j to an outcome and returns its status,
+// inside a process span continuing the trace the action carries and a
+// dispatcher.dispatch span saying what became of it, and times it.
+func (s *Service) traced(ctx context.Context, j job, step func(context.Context, job) string) {
+	start := time.Now()
+	ctx, process := telemetry.StartProcess(ctx, tracer, telemetry.ActionsHop, ConsumerName, j.msg)
+	defer process.End()
+	ctx, span := tracer.Start(ctx, "dispatcher.dispatch", trace.WithAttributes(
+		attribute.String("rule_id", j.action.Rule.ID),
+		attribute.String("sink_type", s.typeLabel(j.action.Sink.Type)),
+	))
 	defer span.End()
 
-	status := s.dispatch(ctx, j)
+	status := step(ctx, j)
 	span.SetAttributes(attribute.String("status", status))
+	if status == store.StatusDeadLettered {
+		span.SetStatus(codes.Error, "dead-lettered")
+	}
+	metrics.ProcessingDuration.WithLabelValues(metrics.TierDispatcher).Observe(time.Since(start).Seconds())
 }
 
 // dispatch takes one action to its outcome, or to a batch that will
@@ -309,7 +324,7 @@ func (s *Service) retryBackoff(attempts int, asked *time.Duration) retry.Backoff
 func (s *Service) batch(ctx context.Context, j job, dest *destination) string {
 	prior := s.priorAttempts(j)
 	start := time.Now()
-	err := dest.batcher.Add(j.action, func(r Result) {
+	err := dest.batcher.Add(ctx, j.action, func(r Result) {
 		out := outcome{prior: prior, attempts: 1, code: r.Code, err: r.Err, latency: time.Since(start)}
 		s.settle(ctx, j, dest.policy, out)
 	})
@@ -347,14 +362,26 @@ func (s *Service) later(ctx context.Context, j job, out outcome) string {
 		metrics.DispatchDeferred.WithLabelValues(s.typeLabel(j.action.Sink.Type), out.deferred).Inc()
 	}
 	s.observe(j.action, status, out)
-	s.log.DebugContext(ctx, "action put back for later",
-		append(s.logAttrs(j, out), "delay", delay, "deferred", out.deferred, "err", out.err)...)
+	s.logLater(ctx, j, out, delay)
 	s.attempts.set(j.action.DispatchID, out.total())
 	if err := j.msg.NakWithDelay(delay); err != nil {
 		s.log.WarnContext(ctx, "nak failed", "dispatch_id", j.action.DispatchID, "err", err)
 	}
 	s.held.done(j.action.DispatchID)
 	return status
+}
+
+// logLater logs an action put back for later: a warning after failed
+// calls, so that a sink failing over and over shows in the log before its
+// actions are dead-lettered; debug detail for a deferral, which made no
+// call and is counted in zenith_dispatch_deferred_total.
+func (s *Service) logLater(ctx context.Context, j job, out outcome, delay time.Duration) {
+	attrs := append(s.logAttrs(j, out), "delay", delay, "err", out.err)
+	if out.deferred != "" {
+		s.log.DebugContext(ctx, "action deferred", append(attrs, "deferred", out.deferred)...)
+		return
+	}
+	s.log.WarnContext(ctx, "action failed, will be retried", attrs...)
 }
 
 // laterDelay is how long an action waits in JetStream after its
@@ -384,7 +411,7 @@ func (s *Service) redeliveryDelay(delivery int) time.Duration {
 // deadLetter copies the action to the dead-letter stream with the reason,
 // then records it; the writer acknowledges the action.
 func (s *Service) deadLetter(ctx context.Context, j job, out outcome) string {
-	reason := bus.HeaderSafe(out.err.Error())
+	reason := bus.HeaderText(out.err.Error())
 	err := s.persist(ctx, "publish dead letter", func(ctx context.Context) error {
 		return s.publishDeadLetter(ctx, j, out, reason)
 	})
@@ -413,8 +440,9 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 	if out.code != 0 {
 		msg.Header.Set(action.DeadLetterStatusHeader, strconv.Itoa(out.code))
 	}
-	telemetry.Inject(ctx, msg.Header)
+	ctx, span := telemetry.StartSend(ctx, tracer, telemetry.DeadLetterHop, msg, j.action.DispatchID)
 	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(j.action.DispatchID))
+	telemetry.EndSpan(span, err)
 	return err
 }
 
@@ -424,7 +452,8 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 // again later, it is at worst a duplicate carrying the same webhook-id.
 func (s *Service) record(ctx context.Context, j job, status string, out outcome) string {
 	s.attempts.forget(j.action.DispatchID)
-	if !s.audit.submit(ctx, auditJob{record: auditRecord(j.action, status, out), msg: j.msg}) {
+	job := auditJob{record: auditRecord(j.action, status, out), msg: j.msg, trace: trace.SpanContextFromContext(ctx)}
+	if !s.audit.submit(ctx, job) {
 		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
 	}
 	return status
@@ -496,7 +525,7 @@ func (s *Service) persist(ctx context.Context, what string, fn func(ctx context.
 // observe updates the dispatch metrics with one delivery's outcome.
 func (s *Service) observe(a action.Action, status string, out outcome) {
 	label := s.typeLabel(a.Sink.Type)
-	metrics.Dispatches.WithLabelValues(label, status).Inc()
+	metrics.Dispatches.WithLabelValues(label, s.sinkLabel(a.Sink.ID), status).Inc()
 	if out.attempts > 0 {
 		metrics.DispatchDuration.WithLabelValues(label).Observe(out.latency.Seconds())
 	}
@@ -513,15 +542,27 @@ func (s *Service) typeLabel(sinkType string) string {
 	return unsupportedTypeLabel
 }
 
-// logAttrs are the attributes every outcome's log line carries. The sink is
-// named by id only: its settings may hold secrets.
+// sinkLabel is the sink label of sink id: its name, or unknownSinkLabel
+// for a sink the dispatcher does not hold, so that a bad action cannot
+// grow the label set.
+func (s *Service) sinkLabel(id string) string {
+	if dest, ok := s.sinks.lookup(id); ok {
+		return dest.name
+	}
+	return unknownSinkLabel
+}
+
+// logAttrs are the attributes every outcome's log line carries: attempts
+// counts the calls over every delivery, as the audit row does. The sink is
+// named by id and name only: its settings may hold secrets.
 func (s *Service) logAttrs(j job, out outcome) []any {
 	return []any{
 		"dispatch_id", j.action.DispatchID,
 		"rule_id", j.action.Rule.ID,
 		"sink_id", j.action.Sink.ID,
+		"sink", j.action.Sink.Name,
 		"delivery", j.delivery,
-		"attempts", out.attempts,
+		"attempts", out.total(),
 		"status_code", out.code,
 	}
 }

@@ -167,8 +167,8 @@ type ClientOptions struct {
 // NewSinkClient returns the HTTP client sinks share. It keeps connections
 // open per endpoint, never follows a redirect (a 3xx is a failed delivery,
 // and following it could reach an address the sink was not meant to),
-// ignores proxy variables, and connects only to addresses the egress guard
-// allows.
+// ignores proxy variables, connects only to addresses the egress guard
+// allows, and sends the trace context of each request's context along.
 func NewSinkClient(opts ClientOptions) *http.Client {
 	guard := egressGuard{allow: opts.Allow}
 	dialer := &net.Dialer{
@@ -186,7 +186,7 @@ func NewSinkClient(opts ClientOptions) *http.Client {
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{
-		Transport: transport,
+		Transport: tracingTransport{next: transport},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

@@ -11,8 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/zenith-hq/zenith/pkg/sinkconf"
 )
@@ -52,7 +51,9 @@ func (t httpTarget) post(ctx context.Context, method, rawURL string, body []byte
 		return response{}, finalError("build %s request: invalid url", t.kind)
 	}
 	header(req.Header)
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
+	if err := t.checkHeaders(req.Header); err != nil {
+		return response{}, err
+	}
 
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -66,6 +67,24 @@ func (t httpTarget) post(ctx context.Context, method, rawURL string, body []byte
 		err = nil
 	}
 	return answer, t.judge(answer)
+}
+
+// checkHeaders refuses the headers net/http would refuse to send. Its
+// refusal would not be a network error but the request's own, the same on
+// every attempt: a final error, which the circuit breaker does not count.
+// Header values may be secret, so the error names the header only.
+func (t httpTarget) checkHeaders(h http.Header) error {
+	for name, values := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return finalError("build %s request: header name %q is not valid", t.kind, name)
+		}
+		for _, value := range values {
+			if !httpguts.ValidHeaderFieldValue(value) {
+				return finalError("build %s request: header %s holds a control character", t.kind, name)
+			}
+		}
+	}
+	return nil
 }
 
 func (r response) ok() bool {

@@ -220,6 +220,10 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	background.Go(func() { s.held.keepAlive(adminCtx, s.cfg.AckWait/3) })
+	background.Go(func() {
+		telemetry.WatchConsumer(adminCtx, s.consumer, metrics.TierDispatcher, telemetry.PollInterval)
+	})
+	background.Go(func() { telemetry.WatchDeadLetters(adminCtx, s.js, telemetry.PollInterval) })
 
 	s.log.InfoContext(ctx, "dispatcher started", "config", s.cfg, "admin_addr", s.AdminAddr())
 
@@ -316,7 +320,7 @@ func (s *Service) fetchBatch(ctx context.Context) error {
 		return err
 	}
 	for msg := range batch.Messages() {
-		if j, ok := s.accept(msg); ok {
+		if j, ok := s.accept(ctx, msg); ok {
 			s.route(ctx, j)
 		}
 	}
@@ -337,12 +341,20 @@ func (s *Service) route(ctx context.Context, j job) {
 	if dest, ok := s.sinks.lookup(j.action.Sink.ID); ok {
 		limit = dest.concurrency(limit)
 		if mayDefer && dest.circuitOpen() {
-			s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "circuit_open", err: errSinkNotCalled("circuit_open")})
+			s.traced(ctx, j, s.deferTo("circuit_open"))
 			return
 		}
 	}
 	if !s.lanes.submit(j, limit, mayDefer) {
-		s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: "bulkhead_full", err: errSinkNotCalled("bulkhead_full")})
+		s.traced(ctx, j, s.deferTo("bulkhead_full"))
+	}
+}
+
+// deferTo returns the step that puts a job back for later without calling
+// its sink, for reason.
+func (s *Service) deferTo(reason string) func(context.Context, job) string {
+	return func(ctx context.Context, j job) string {
+		return s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: reason, err: errSinkNotCalled(reason)})
 	}
 }
 
@@ -360,27 +372,28 @@ func (s *Service) pause(ctx context.Context, d time.Duration) {
 // malformed action is refused for good; a second copy of a dispatch this
 // dispatcher already holds is handed back, to be looked at again once the
 // first is recorded.
-func (s *Service) accept(msg jetstream.Msg) (job, bool) {
+//
+// Its log lines carry the trace context of the message.
+func (s *Service) accept(ctx context.Context, msg jetstream.Msg) (job, bool) {
 	a, err := decodeAction(msg.Data())
 	if err != nil {
-		s.log.Warn("malformed action refused", "subject", msg.Subject(), "err", err)
+		ctx = telemetry.Extract(ctx, msg.Headers())
+		s.log.WarnContext(ctx, "malformed action refused", "subject", msg.Subject(), "err", err)
 		if err := msg.TermWithReason("malformed action"); err != nil {
-			s.log.Warn("term failed", "err", err)
+			s.log.WarnContext(ctx, "term failed", "err", err)
 		}
 		return job{}, false
 	}
 	if !s.held.add(a.DispatchID, msg) {
 		if err := msg.NakWithDelay(s.cfg.RetryCap); err != nil {
-			s.log.Warn("nak failed", "dispatch_id", a.DispatchID, "err", err)
+			s.log.WarnContext(telemetry.Extract(ctx, msg.Headers()), "nak failed", "dispatch_id", a.DispatchID, "err", err)
 		}
 		return job{}, false
 	}
 	delivery := 1
 	if meta, err := msg.Metadata(); err == nil {
 		delivery = int(meta.NumDelivered)
-	}
-	if delivery > 1 {
-		metrics.Redeliveries.WithLabelValues(metrics.TierDispatcher).Inc()
+		telemetry.CountRedelivery(metrics.TierDispatcher, meta)
 	}
 	return job{msg: msg, action: a, delivery: delivery}, true
 }

@@ -30,8 +30,10 @@ type Batcher interface {
 	// Add takes a into the current batch. done is called exactly once, from
 	// another goroutine, when the write of that batch ended: with a zero
 	// Result's error once a is stored. Add returns an error, and never calls
-	// done, when it cannot take a (the batcher is closed).
-	Add(a action.Action, done func(Result)) error
+	// done, when it cannot take a (the batcher is closed). ctx carries the
+	// trace of a's dispatch, which the write of its batch links to; it
+	// does not bound the write.
+	Add(ctx context.Context, a action.Action, done func(Result)) error
 	// Close writes the batches held, calling their done functions, and stops
 	// the batcher. ctx bounds the writes.
 	Close(ctx context.Context)

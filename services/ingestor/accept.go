@@ -45,9 +45,9 @@ func notStored(err error) error {
 	return fmt.Errorf("%w: %w", errUnavailable, err)
 }
 
-// retryAfter is how long a producer should wait before retrying an event
-// that was not stored because of err.
-func retryAfter(err error) time.Duration {
+// notStoredWait is how long a producer should wait before retrying an
+// event that was not stored because of err.
+func notStoredWait(err error) time.Duration {
 	if errors.Is(err, errStreamFull) {
 		return retryAfterFull
 	}
@@ -66,9 +66,10 @@ type publisher struct {
 	timeout time.Duration
 }
 
-// complete fills in what the producer may leave out and checks the event on
-// behalf of principal: the source comes from the key, and a source the
-// producer names must be the key's.
+// complete fills in what the producer may leave out and checks the
+// event's attributes on behalf of principal: the source comes from the key,
+// and a source the producer names must be the key's. The caller has checked
+// the data (ParseJSON or fromProto did), so it is not read again.
 func complete(e *event.Event, principal apikey.Principal, now time.Time) error {
 	if e.Source == "" {
 		e.Source = principal.SourceName
@@ -81,7 +82,7 @@ func complete(e *event.Event, principal apikey.Principal, now time.Time) error {
 	if e.Time.IsZero() {
 		e.Time = now
 	}
-	return e.Validate()
+	return e.ValidateAttributes()
 }
 
 // msgID is the JetStream deduplication id of an event: ids are the
@@ -90,18 +91,23 @@ func msgID(e *event.Event) string {
 	return e.Source + ":" + e.ID
 }
 
-// message builds the NATS message of e, carrying the trace of ctx.
-func message(ctx context.Context, e *event.Event) *nats.Msg {
-	header := e.Header()
-	telemetry.Inject(ctx, header)
-	return &nats.Msg{Subject: bus.EventSubject(e.Source, e.Type), Header: header, Data: e.Data}
+// message builds the NATS message of e and starts the span of its
+// publication, whose trace context the message carries on. The caller ends
+// the span.
+func message(ctx context.Context, e *event.Event) (*nats.Msg, trace.Span) {
+	msg := &nats.Msg{Subject: bus.EventSubject(e.Source, e.Type), Header: e.Header(), Data: e.Data}
+	_, span := telemetry.StartSend(ctx, tracer, telemetry.EventsHop, msg, msgID(e))
+	return msg, span
 }
 
 // publish persists one event and waits for JetStream's acknowledgement.
-func (p *publisher) publish(ctx context.Context, e *event.Event) (accepted, error) {
+func (p *publisher) publish(ctx context.Context, e *event.Event) (result accepted, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	ack, err := p.js.PublishMsg(ctx, message(ctx, e), jetstream.WithMsgID(msgID(e)))
+	msg, span := message(ctx, e)
+	defer func() { telemetry.EndSpan(span, err) }()
+
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID(e)))
 	if err != nil {
 		return accepted{}, notStored(err)
 	}
@@ -116,19 +122,23 @@ func (p *publisher) publishAll(ctx context.Context, events []event.Event) ([]acc
 	defer cancel()
 
 	futures := make([]jetstream.PubAckFuture, len(events))
+	spans := make([]trace.Span, len(events))
 	errs := make([]error, len(events))
 	for i := range events {
 		e := &events[i]
-		futures[i], errs[i] = p.js.PublishMsgAsync(message(ctx, e), jetstream.WithMsgID(msgID(e)))
+		var msg *nats.Msg
+		msg, spans[i] = message(ctx, e)
+		futures[i], errs[i] = p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID(e)))
 	}
 
 	results := make([]accepted, len(events))
 	for i, future := range futures {
 		if errs[i] != nil {
 			errs[i] = notStored(errs[i])
-			continue
+		} else {
+			results[i], errs[i] = p.await(ctx, &events[i], future)
 		}
-		results[i], errs[i] = p.await(ctx, &events[i], future)
+		telemetry.EndSpan(spans[i], errs[i])
 	}
 	return results, errs
 }

@@ -128,6 +128,27 @@ func TestAdminTokens(t *testing.T) {
 	if _, err := h.st.SourceByName(ctx, "ci"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a refused call created the source: %v", err)
 	}
+
+	// A read-only token may try a file (a CI check), not apply it.
+	file := []byte("sources: [{name: ci}]")
+	dry := must(reader.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: file, DryRun: true})))(t)
+	if !dry.GetDryRun() || len(dry.GetChanges()) != 1 {
+		t.Errorf("read-only dry run = %v, want a dry run creating ci", dry)
+	}
+	_, err = reader.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: file}))
+	wantCode(t, "read-only Apply", err, connect.CodePermissionDenied, "read-only")
+	if _, err := h.st.SourceByName(ctx, "ci"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a read-only apply created the source: %v", err)
+	}
+
+	// The scheme's name is case-insensitive.
+	for _, scheme := range []string{"bearer", "BEARER"} {
+		req := connect.NewRequest(&zenithv1.ListSourcesRequest{})
+		req.Header().Set("Authorization", scheme+" "+adminToken)
+		if _, err := adminClient(h.adminURL, "").ListSources(ctx, req); err != nil {
+			t.Errorf("Authorization: %s <token>: %v", scheme, err)
+		}
+	}
 }
 
 func TestAdminSources(t *testing.T) {
@@ -308,7 +329,7 @@ func TestAdminSinksNeverShowSecrets(t *testing.T) {
 	// A header with CR/LF is refused, naming it, without echoing its value.
 	bad := sinkSettings(t, map[string]any{"url": "https://example.com/x", "headers": map[string]any{"X-Bad": "a\r\nInjected: " + headerSecret}})
 	_, err = c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "bad", Type: "webhook", Settings: bad}))
-	wantCode(t, "CR/LF header", err, connect.CodeInvalidArgument, "headers.X-Bad: must not contain CR, LF or NUL")
+	wantCode(t, "CR/LF header", err, connect.CodeInvalidArgument, "headers.X-Bad: must not contain control characters")
 	if err != nil && strings.Contains(err.Error(), headerSecret) {
 		t.Errorf("the refusal echoes the header: %v", err)
 	}
@@ -336,6 +357,48 @@ func TestAdminSinksNeverShowSecrets(t *testing.T) {
 	must(c.DeleteSink(ctx, connect.NewRequest(&zenithv1.DeleteSinkRequest{Name: "alerts"})))(t)
 	_, err = c.GetSink(ctx, connect.NewRequest(&zenithv1.GetSinkRequest{Name: "alerts"}))
 	wantCode(t, "GetSink after the delete", err, connect.CodeNotFound)
+}
+
+// TestAdminUpdateSinkKeepsTypeAndRotatesSecrets: an update without a type
+// keeps the stored one; a signing secret is added in front of the stored
+// one without knowing it; a "<redacted>" that stands for no stored secret
+// is refused, naming the setting, and nothing is saved.
+func TestAdminUpdateSinkKeepsTypeAndRotatesSecrets(t *testing.T) {
+	h := startAdmin(t)
+	ctx := context.Background()
+	c := h.client
+	const oldSecret, newSecret = "whsec_b2xkLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3OA==", "whsec_bmV3LXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3ODk="
+
+	chat := sinkSettings(t, map[string]any{"webhook_url": "https://discord.example.com/api/webhooks/1/tok"})
+	must(c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "team-chat", Type: "discord", Settings: chat})))(t)
+	chat.Fields["username"] = structpb.NewStringValue("zenith")
+	chat.Fields["webhook_url"] = structpb.NewStringValue("<redacted>")
+	kept := must(c.UpdateSink(ctx, connect.NewRequest(&zenithv1.UpdateSinkRequest{Name: "team-chat", Settings: chat})))(t).GetSink()
+	if kept.GetType() != "discord" {
+		t.Errorf("an update without a type made the sink a %s", kept.GetType())
+	}
+
+	hook := map[string]any{"url": "https://hooks.example.com/x", "secrets": []any{oldSecret}}
+	must(c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "signed", Type: "webhook", Settings: sinkSettings(t, hook)})))(t)
+	rotated := map[string]any{"url": "<redacted>", "secrets": []any{newSecret, "<redacted>"}}
+	must(c.UpdateSink(ctx, connect.NewRequest(&zenithv1.UpdateSinkRequest{Name: "signed", Settings: sinkSettings(t, rotated)})))(t)
+	stored, err := h.st.SinkByName(ctx, "signed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"secrets": ["` + newSecret + `", "` + oldSecret + `"]`; !strings.Contains(string(stored.Config), want) {
+		t.Errorf("stored settings %s, want %s", stored.Config, want)
+	}
+
+	forged := map[string]any{"url": "<redacted>", "headers": map[string]any{"X-Auth": "<redacted>"}}
+	_, err = c.UpdateSink(ctx, connect.NewRequest(&zenithv1.UpdateSinkRequest{Name: "signed", Settings: sinkSettings(t, forged)}))
+	wantCode(t, "a redacted header that was never stored", err, connect.CodeInvalidArgument,
+		`headers.X-Auth: "<redacted>" stands for a stored secret, but this sink has none there`)
+	_, err = c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "forged", Type: "webhook", Settings: sinkSettings(t, map[string]any{"url": "<redacted>"})}))
+	wantCode(t, "a redacted URL on create", err, connect.CodeInvalidArgument, `url: "<redacted>" stands for a secret that was not shown`)
+	if after, err := h.st.SinkByName(ctx, "signed"); err != nil || string(after.Config) != string(stored.Config) {
+		t.Errorf("a refused update changed the sink: %s, %v", after.Config, err)
+	}
 }
 
 // vipRule is the example's VIP rule, as a request.
@@ -376,6 +439,10 @@ func TestAdminRules(t *testing.T) {
 	unknownSink.Name = "pager-too"
 	_, err = c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: unknownSink}))
 	wantCode(t, "unknown sink", err, connect.CodeInvalidArgument, `actions[1]: unknown sink "pager"`)
+	twice := vipRule(t, 500, "vip-alerts", "vip-alerts")
+	twice.Name = "twice"
+	_, err = c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: twice}))
+	wantCode(t, "a sink named twice", err, connect.CodeInvalidArgument, `actions[1]: sink "vip-alerts" is named twice`)
 	noActions := vipRule(t, 500)
 	_, err = c.UpdateRule(ctx, connect.NewRequest(&zenithv1.UpdateRuleRequest{Rule: noActions}))
 	wantCode(t, "no actions", err, connect.CodeInvalidArgument, "actions: must name at least one sink")
@@ -416,7 +483,7 @@ func TestAdminRules(t *testing.T) {
 		t.Errorf("billing lists %d rules", n)
 	}
 	_, err = c.DeleteSink(ctx, connect.NewRequest(&zenithv1.DeleteSinkRequest{Name: "vip-alerts"}))
-	wantCode(t, "delete a sink in use", err, connect.CodeFailedPrecondition, "a rule acts on it")
+	wantCode(t, "delete a sink in use", err, connect.CodeFailedPrecondition, "rules act on it (shop/vip-purchase)")
 
 	must(c.DeleteRule(ctx, connect.NewRequest(&zenithv1.DeleteRuleRequest{Source: "shop", Name: "vip-purchase"})))(t)
 	_, err = c.GetRule(ctx, connect.NewRequest(&zenithv1.GetRuleRequest{Source: "shop", Name: "vip-purchase"}))
@@ -728,6 +795,10 @@ rules:
 	if got := apply(file, true, false); len(got) != 4 {
 		t.Errorf("dry run = %q, want 4 creations", got)
 	}
+	dry := must(h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: file, ApiKeys: keys, DryRun: true})))(t)
+	if !dry.GetDryRun() {
+		t.Error("a dry run's answer does not say so")
+	}
 	if _, err := h.st.SourceByName(ctx, "ci"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a dry run created the source: %v", err)
 	}
@@ -753,6 +824,14 @@ rules:
 	wantCode(t, "invalid rule", err, connect.CodeInvalidArgument, `rules[0].condition.operator: unknown operator "=>"`)
 	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte("sources: {")}))
 	wantCode(t, "invalid YAML", err, connect.CodeInvalidArgument, "config: ")
+	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte("rules: [{name: x, source: ci, actions: [pager, pager]}]")}))
+	wantCode(t, "a sink named twice", err, connect.CodeInvalidArgument, `rules[0].actions[1]: sink "pager" is named twice`)
+	deep := "rules: [{name: x, source: ci, actions: [pager], condition: " + strings.Repeat("{not: ", 20_000) + "{field: a, operator: exists}" + strings.Repeat("}", 20_000) + "}]"
+	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte(deep)}))
+	wantCode(t, "a condition nested 20,000 levels", err, connect.CodeInvalidArgument, "file: nests deeper than 100 levels")
+	huge := append([]byte("sources: []\n#"), make([]byte, 2<<20)...)
+	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: huge}))
+	wantCode(t, "a file of 2 MiB", err, connect.CodeResourceExhausted)
 	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte("sources: [{name: new, api_keys_from_env: [NEW_KEY]}]")}))
 	wantCode(t, "key variable not sent", err, connect.CodeInvalidArgument, "environment variable NEW_KEY is not set")
 }

@@ -9,6 +9,7 @@ package ingestor
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -44,8 +45,18 @@ type Config struct {
 	// KeyRevalidate is how long a verified API key is trusted before its row
 	// is read again; it bounds how long a revoked key keeps working.
 	KeyRevalidate time.Duration `env:"INGESTOR_KEY_REVALIDATE" envDefault:"5s"`
-	// MaxBodyBytes bounds a request body.
+	// MaxBodyBytes bounds a request body as it arrives, compressed or not.
 	MaxBodyBytes int64 `env:"INGESTOR_MAX_BODY_BYTES" envDefault:"1048576"`
+	// MaxDecompressedBytes bounds a request body, or a Connect or gRPC
+	// message, once decompressed; a gzip bomb is refused when its output
+	// passes it, without inflating the rest. It is at least MaxBodyBytes.
+	MaxDecompressedBytes int64 `env:"INGESTOR_MAX_DECOMPRESSED_BYTES" envDefault:"4194304"`
+	// RateLimit is how many events a second each API key may send on
+	// average; 0 turns rate limiting off.
+	RateLimit float64 `env:"INGESTOR_RATE_LIMIT" envDefault:"1000"`
+	// RateBurst is how many events an API key may send at once, at least
+	// the largest batch (500) when rate limiting is on.
+	RateBurst int `env:"INGESTOR_RATE_BURST" envDefault:"2000"`
 	// PublishTimeout bounds the wait for JetStream to store an event.
 	PublishTimeout time.Duration `env:"INGESTOR_PUBLISH_TIMEOUT" envDefault:"5s"`
 	// ShutdownGrace bounds how long a stop waits for requests in flight.
@@ -55,14 +66,30 @@ type Config struct {
 	Streams bus.StreamOptions
 }
 
-// ConfigFromEnv reads the configuration from the environment.
+// ConfigFromEnv reads the configuration from the environment and validates
+// it.
 func ConfigFromEnv() (Config, error) {
 	cfg, err := usage.ParseEnv[Config](env.Options{})
 	if err != nil {
 		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
 	}
-	if err := cfg.Streams.Validate(); err != nil {
-		return Config{}, fmt.Errorf("ingestor configuration: %w", err)
+	return cfg, cfg.Validate()
+}
+
+// Validate reports the first limit that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("ingestor configuration: INGESTOR_MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
+	case c.MaxDecompressedBytes < c.MaxBodyBytes || c.MaxDecompressedBytes > math.MaxInt32:
+		return fmt.Errorf("ingestor configuration: INGESTOR_MAX_DECOMPRESSED_BYTES must be at least INGESTOR_MAX_BODY_BYTES (%d) and below 2 GiB, got %d", c.MaxBodyBytes, c.MaxDecompressedBytes)
+	case c.RateLimit < 0:
+		return fmt.Errorf("ingestor configuration: INGESTOR_RATE_LIMIT must not be negative, got %g", c.RateLimit)
+	case c.RateLimit > 0 && c.RateBurst < MaxBatch:
+		return fmt.Errorf("ingestor configuration: INGESTOR_RATE_BURST must be at least %d, the largest batch, got %d", MaxBatch, c.RateBurst)
 	}
-	return cfg, nil
+	if err := c.Streams.Validate(); err != nil {
+		return fmt.Errorf("ingestor configuration: %w", err)
+	}
+	return nil
 }

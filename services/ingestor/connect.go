@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -25,6 +24,7 @@ const MaxBatch = 500
 // rpcHandler implements the ConnectRPC IngestorService.
 type rpcHandler struct {
 	keys     *apikey.Verifier
+	limiter  *keyLimiter
 	pub      *publisher
 	log      *slog.Logger
 	nowClock func() time.Time
@@ -32,12 +32,14 @@ type rpcHandler struct {
 
 // Ingest accepts one event.
 func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.IngestRequest]) (*connect.Response[zenithv1.IngestResponse], error) {
-	ctx, span := startSpan(ctx, req)
-	defer span.End()
+	span := trace.SpanFromContext(ctx)
 	metrics.EventsReceived.WithLabelValues("rpc").Inc()
 
 	principal, err := h.authenticate(ctx, req)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.limit(principal, 1); err != nil {
 		return nil, err
 	}
 	e, err := h.toEvent(req.Msg.GetEvent(), principal, "event")
@@ -56,18 +58,26 @@ func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.I
 
 // IngestBatch validates every event of the batch, then persists each.
 func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenithv1.IngestBatchRequest]) (*connect.Response[zenithv1.IngestBatchResponse], error) {
-	ctx, span := startSpan(ctx, req)
-	defer span.End()
 	metrics.EventsReceived.WithLabelValues("rpc").Add(float64(len(req.Msg.GetEvents())))
 
 	principal, err := h.authenticate(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	events, err := h.toEvents(req.Msg.GetEvents(), principal)
+	list := req.Msg.GetEvents()
+	if len(list) == 0 || len(list) > MaxBatch {
+		metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonInvalidBatch).Inc()
+		return nil, connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("events: must hold 1 to %d events, not %d", MaxBatch, len(list)))
+	}
+	if err := h.limit(principal, len(list)); err != nil {
+		return nil, err
+	}
+	events, err := h.toEvents(list, principal)
 	if err != nil {
 		return nil, err
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("source", principal.SourceName), attribute.Int("event_count", len(events)))
 
 	results, errs := h.pub.publishAll(ctx, events)
 	resp := &zenithv1.IngestBatchResponse{Results: make([]*zenithv1.IngestResult, len(events))}
@@ -90,13 +100,8 @@ func notStoredError(err error) *connect.Error {
 		code, public = connect.CodeResourceExhausted, errStreamFull
 	}
 	cerr := connect.NewError(code, public)
-	cerr.Meta().Set("Retry-After", retryAfterSeconds(retryAfter(err)))
+	cerr.Meta().Set("Retry-After", retryAfter(notStoredWait(err)))
 	return cerr
-}
-
-func startSpan(ctx context.Context, req connect.AnyRequest) (context.Context, trace.Span) {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(req.Header()))
-	return tracer.Start(ctx, "ingestor.gateway.handle", trace.WithSpanKind(trace.SpanKindServer))
 }
 
 func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest) (apikey.Principal, error) {
@@ -113,13 +118,21 @@ func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest) (
 	return apikey.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("the API key could not be checked; retry later"))
 }
 
+// limit takes n events from the key's rate limit, or refuses the call with
+// ResourceExhausted and a Retry-After header.
+func (h *rpcHandler) limit(principal apikey.Principal, n int) error {
+	wait, ok := h.limiter.take(principal.KeyID, n, h.nowClock())
+	if ok {
+		return nil
+	}
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonRateLimited).Inc()
+	err := connect.NewError(connect.CodeResourceExhausted, errors.New(rateLimitedMessage(wait)))
+	err.Meta().Set("Retry-After", retryAfter(wait))
+	return err
+}
+
 // toEvents converts and checks a batch; the first invalid event refuses it.
 func (h *rpcHandler) toEvents(list []*zenithv1.Event, principal apikey.Principal) ([]event.Event, error) {
-	if len(list) == 0 || len(list) > MaxBatch {
-		metrics.EventsRejected.WithLabelValues(principal.SourceName, "invalid_batch").Inc()
-		return nil, connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("events: must hold 1 to %d events, not %d", MaxBatch, len(list)))
-	}
 	events := make([]event.Event, len(list))
 	for i, pe := range list {
 		e, err := h.toEvent(pe, principal, fmt.Sprintf("events[%d]", i))
@@ -141,11 +154,17 @@ func (h *rpcHandler) toEvent(pe *zenithv1.Event, principal apikey.Principal, pat
 	if err == nil {
 		return e, nil
 	}
-	metrics.EventsRejected.WithLabelValues(principal.SourceName, rejectReason(err)).Inc()
-	return event.Event{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s.%w", path, err))
+	reason := rejectReason(err)
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, reason).Inc()
+	code := connect.CodeInvalidArgument
+	if reason == event.ReasonTooLarge {
+		code = connect.CodeResourceExhausted
+	}
+	return event.Event{}, connect.NewError(code, fmt.Errorf("%s.%w", path, err))
 }
 
-// fromProto converts a protobuf event; the payload becomes JSON bytes.
+// fromProto converts a protobuf event and checks its data: data_json as
+// sent, a Struct once written as JSON, after checkStruct.
 func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	if pe == nil {
 		return event.Event{}, &event.FieldError{Field: "body", Problem: "event is required"}
@@ -158,6 +177,9 @@ func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	case *zenithv1.Event_DataJson:
 		e.Data = payload.DataJson
 	case *zenithv1.Event_Data:
+		if err := checkStruct(payload.Data); err != nil {
+			return event.Event{}, err
+		}
 		data, err := protojson.Marshal(payload.Data)
 		if err != nil {
 			return event.Event{}, &event.FieldError{Field: "data", Problem: "cannot be written as JSON"}
@@ -166,5 +188,5 @@ func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	default:
 		return event.Event{}, &event.FieldError{Field: "data", Problem: "is required"}
 	}
-	return e, nil
+	return e, event.ValidateData(e.Data)
 }

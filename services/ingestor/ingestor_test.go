@@ -65,13 +65,13 @@ func start(t *testing.T) *harness {
 
 // startWith starts an ingestor with the test configuration as edit leaves
 // it, over a fresh database and NATS server.
-func startWith(t *testing.T, edit func(*ingestor.Config)) *harness {
+func startWith(t testing.TB, edit func(*ingestor.Config)) *harness {
 	t.Helper()
 	return startWithNATS(t, testenv.NATS(t), edit)
 }
 
 // startWithNATS is startWith against the NATS server at natsURL.
-func startWithNATS(t *testing.T, natsURL string, edit func(*ingestor.Config)) *harness {
+func startWithNATS(t testing.TB, natsURL string, edit func(*ingestor.Config)) *harness {
 	t.Helper()
 	st, dsn := testenv.Store(t)
 
@@ -96,12 +96,12 @@ func startOn(t *testing.T, dsn, natsURL string) *harness {
 }
 
 // launch runs an ingestor until the test ends.
-func launch(t *testing.T, dsn, natsURL string, edit func(*ingestor.Config)) *harness {
+func launch(t testing.TB, dsn, natsURL string, edit func(*ingestor.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	cfg := ingestor.Config{
 		NATSURL: natsURL, DatabaseURL: dsn, ListenAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		KeyRevalidate: time.Second, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, ShutdownGrace: 5 * time.Second,
+		KeyRevalidate: time.Second, MaxBodyBytes: 64 << 10, MaxDecompressedBytes: 256 << 10, PublishTimeout: 2 * time.Second, ShutdownGrace: 5 * time.Second,
 		AdminAPIAddr: "127.0.0.1:0",
 	}
 	edit(&cfg)

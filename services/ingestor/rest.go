@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zenith-hq/zenith/pkg/apikey"
@@ -23,13 +19,11 @@ import (
 // APIKeyHeader carries a producer's API key.
 const APIKeyHeader = "X-Api-Key"
 
-// tracer records the ingestor's spans.
-var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/ingestor")
-
 // errorBody is the JSON body of every REST error answer.
 type errorBody struct {
 	// Error is a stable code: invalid_argument, unauthenticated,
-	// forbidden, too_large, resource_exhausted, unavailable, internal.
+	// too_large, unsupported_encoding, rate_limited, resource_exhausted,
+	// unavailable.
 	Error string `json:"error"`
 	// Field names the bad field of an invalid_argument answer.
 	Field   string `json:"field,omitempty"`
@@ -45,17 +39,18 @@ const unauthenticatedMessage = "a valid API key is required in the X-Api-Key hea
 
 // restHandler serves POST /v1/events.
 type restHandler struct {
-	keys     *apikey.Verifier
-	pub      *publisher
-	maxBody  int64
-	log      *slog.Logger
-	nowClock func() time.Time
+	keys    *apikey.Verifier
+	limiter *keyLimiter
+	pub     *publisher
+	// maxBody bounds the body as sent, maxDecompressed once decompressed.
+	maxBody, maxDecompressed int64
+	log                      *slog.Logger
+	nowClock                 func() time.Time
 }
 
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := tracer.Start(ctx, "ingestor.gateway.handle", trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
+	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
 	metrics.EventsReceived.WithLabelValues("http").Inc()
 
 	status, body := h.handle(ctx, span, w, r)
@@ -64,7 +59,7 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			span.SetStatus(codes.Error, eb.Message)
 		}
 		if eb.retryAfter > 0 {
-			w.Header().Set("Retry-After", retryAfterSeconds(eb.retryAfter))
+			w.Header().Set("Retry-After", retryAfter(eb.retryAfter))
 		}
 	}
 	writeJSON(w, status, body)
@@ -78,9 +73,16 @@ func (h *restHandler) handle(ctx context.Context, span trace.Span, w http.Respon
 		return h.authFailure(ctx, err)
 	}
 
-	e, err := readEvent(w, r, h.maxBody)
+	now := h.nowClock()
+	if wait, ok := h.limiter.take(principal.KeyID, 1, now); !ok {
+		metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonRateLimited).Inc()
+		w.Header().Set("Retry-After", retryAfter(wait))
+		return http.StatusTooManyRequests, errorBody{Error: reasonRateLimited, Message: rateLimitedMessage(wait)}
+	}
+
+	e, err := h.readEvent(w, r)
 	if err == nil {
-		err = complete(&e, principal, h.nowClock())
+		err = complete(&e, principal, now)
 	}
 	if err != nil {
 		return h.refuse(principal.SourceName, err)
@@ -115,39 +117,32 @@ func (h *restHandler) authFailure(ctx context.Context, err error) (int, any) {
 	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "the API key could not be checked; retry later", retryAfter: retryAfterUnavailable}
 }
 
-// refuse answers a request whose event is invalid or too large.
+// refuse answers a request whose event is invalid or too large. The body
+// names the field and the problem; the metric counts the reason.
 func (h *restHandler) refuse(source string, err error) (int, any) {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		metrics.EventsRejected.WithLabelValues(source, "too_large").Inc()
-		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Message: err.Error()}
-	}
 	fe, ok := event.AsFieldError(err)
 	if !ok {
 		fe = &event.FieldError{Field: "body", Problem: err.Error()}
 	}
-	metrics.EventsRejected.WithLabelValues(source, fe.Reason()).Inc()
+	reason := fe.Reason()
+	metrics.EventsRejected.WithLabelValues(source, reason).Inc()
+	switch reason {
+	case event.ReasonTooLarge:
+		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Field: fe.Field, Message: fe.Error()}
+	case reasonUnsupportedEncoding:
+		return http.StatusUnsupportedMediaType, errorBody{Error: reasonUnsupportedEncoding, Field: fe.Field, Message: fe.Error()}
+	}
 	return http.StatusBadRequest, errorBody{Error: "invalid_argument", Field: fe.Field, Message: fe.Error()}
 }
 
-// readEvent reads the request body, at most maxBody bytes, as one event in
-// the CloudEvents JSON format.
-func readEvent(w http.ResponseWriter, r *http.Request, maxBody int64) (event.Event, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+// readEvent reads the request body as one event in the CloudEvents JSON
+// format, in one pass over the body.
+func (h *restHandler) readEvent(w http.ResponseWriter, r *http.Request) (event.Event, error) {
+	body, err := readBody(w, r, h.maxBody, h.maxDecompressed)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return event.Event{}, tooLarge
-		}
-		return event.Event{}, &event.FieldError{Field: "body", Problem: "could not be read"}
+		return event.Event{}, err
 	}
 	return event.ParseJSON(body)
-}
-
-// retryAfterSeconds writes d as a Retry-After value: whole seconds, at
-// least one.
-func retryAfterSeconds(d time.Duration) string {
-	return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -52,6 +52,9 @@ func (c Config) adminTokens() admin.Tokens {
 // New connects to NATS and the database, makes sure the streams exist and
 // opens the ingestor's ports. It fails early when any of that fails.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if err := cfg.adminTokens().Validate(); err != nil {
 		return nil, fmt.Errorf("ingestor configuration: %w", err)
 	}
@@ -129,7 +132,7 @@ func (s *Service) setUpAdminAPI(js jetstream.JetStream) {
 	}
 	mux := http.NewServeMux()
 	srv := admin.New(s.store, s.nc, js, s.log)
-	mux.Handle(srv.Handler(tokens, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes))))
+	mux.Handle(srv.Handler(tokens))
 	s.adminAPI = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -168,13 +171,24 @@ func serverProtocols() *http.Protocols {
 	return p
 }
 
+// routes serves producers. Both endpoints share one rate limiter, so a key
+// has one budget whichever protocol it uses.
 func (s *Service) routes(pub *publisher) http.Handler {
 	mux := http.NewServeMux()
-	rpc := &rpcHandler{keys: s.keys, pub: pub, log: s.log, nowClock: time.Now}
-	path, handler := zenithv1connect.NewIngestorServiceHandler(rpc, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)))
-	mux.Handle(path, handler)
-	mux.Handle("POST /v1/events", &restHandler{keys: s.keys, pub: pub, maxBody: s.cfg.MaxBodyBytes, log: s.log, nowClock: time.Now})
-	return mux
+	limiter := newKeyLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
+	rpc := &rpcHandler{keys: s.keys, limiter: limiter, pub: pub, log: s.log, nowClock: time.Now}
+	opts := append(codecs(),
+		connect.WithReadMaxBytes(int(s.cfg.MaxDecompressedBytes)),
+		connect.WithCompression("gzip", newBoundedGzip(s.cfg.MaxDecompressedBytes), newGzipWriter),
+	)
+	path, handler := zenithv1connect.NewIngestorServiceHandler(rpc, opts...)
+	mux.Handle(path, limitBody(s.cfg.MaxBodyBytes, handler))
+	mux.Handle("POST /v1/events", &restHandler{
+		keys: s.keys, limiter: limiter, pub: pub,
+		maxBody: s.cfg.MaxBodyBytes, maxDecompressed: s.cfg.MaxDecompressedBytes,
+		log: s.log, nowClock: time.Now,
+	})
+	return traced(mux)
 }
 
 func (s *Service) listen() error {

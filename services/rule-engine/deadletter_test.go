@@ -49,9 +49,9 @@ func (h *harness) recordedDeadLetters() []store.EventDeadLetter {
 }
 
 // checkDeadLetter checks the one dead letter there is: the event ev, given
-// up after deliveries deliveries for a reason containing reason, in the
-// stream and in the database alike.
-func (h *harness) checkDeadLetter(ev event.Event, deliveries int, reason string) {
+// up after deliveries deliveries for label, with a reason containing
+// reason, in the stream and in the database alike.
+func (h *harness) checkDeadLetter(ev event.Event, deliveries int, label, reason string) {
 	h.t.Helper()
 	msgs := h.deadLetters()
 	if len(msgs) != 1 {
@@ -62,8 +62,11 @@ func (h *harness) checkDeadLetter(ev event.Event, deliveries int, reason string)
 	if err != nil {
 		h.t.Fatalf("dead letter does not hold an event: %v", err)
 	}
-	if dl.Subject != bus.EventDeadLetterSubject("shop") || got.ID != ev.ID || string(got.Data) != string(ev.Data) {
-		h.t.Errorf("dead letter on %s holds event %s %s, want %s on %s", dl.Subject, got.ID, got.Data, ev.ID, bus.EventDeadLetterSubject("shop"))
+	if dl.Subject != bus.EventDeadLetterSubject(label) || got.ID != ev.ID || string(got.Data) != string(ev.Data) {
+		h.t.Errorf("dead letter on %s holds event %s %s, want %s on %s", dl.Subject, got.ID, got.Data, ev.ID, bus.EventDeadLetterSubject(label))
+	}
+	if from := dl.Header.Get(bus.OriginalSubjectHeader); from != bus.EventSubject(ev.Source, ev.Type) {
+		h.t.Errorf("dead letter's original subject %q, want %q", from, bus.EventSubject(ev.Source, ev.Type))
 	}
 	if r := dl.Header.Get(action.DeadLetterReasonHeader); !strings.Contains(r, reason) {
 		h.t.Errorf("dead letter reason %q, want it to contain %q", r, reason)
@@ -102,7 +105,7 @@ func TestPoisonEventIsDeadLetteredWithoutHoldingOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := h.ids()
-	before := testutil.ToFloat64(metrics.EventsDeadLettered.WithLabelValues("shop"))
+	before := testutil.ToFloat64(metrics.EventsDeadLettered.WithLabelValues("actions_not_stored"))
 
 	poison := purchase("poison", 900, "VIP")
 	poison.Data = fmt.Appendf(nil, `{"amount": 900, "user": {"segment": "VIP"}, "note": %q}`, strings.Repeat("x", 8<<10))
@@ -122,11 +125,11 @@ func TestPoisonEventIsDeadLetteredWithoutHoldingOthers(t *testing.T) {
 	}
 
 	h.eventually(15*time.Second, "poison event dead-lettered", func() bool { return len(h.recordedDeadLetters()) == 1 })
-	h.checkDeadLetter(poison, 3, "message size exceeds maximum")
+	h.checkDeadLetter(poison, 3, "actions_not_stored", "message size exceeds maximum")
 	if info := h.waitIdle(); info.NumPending != 0 {
 		t.Errorf("events left in the stream = %d, want 0: a dead-lettered event is acknowledged", info.NumPending)
 	}
-	if got := testutil.ToFloat64(metrics.EventsDeadLettered.WithLabelValues("shop")) - before; got != 1 {
+	if got := testutil.ToFloat64(metrics.EventsDeadLettered.WithLabelValues("actions_not_stored")) - before; got != 1 {
 		t.Errorf("dead-lettered events counted %v, want 1", got)
 	}
 	if diff := cmp.Diff(sortSummaries(want), summarise(t, h.actions())); diff != "" {
@@ -167,7 +170,7 @@ func TestEventNeverSettledIsDeadLettered(t *testing.T) {
 
 	h.start()
 	h.eventually(10*time.Second, "event dead-lettered", func() bool { return len(h.recordedDeadLetters()) == 1 })
-	h.checkDeadLetter(ev, h.cfg.MaxDeliver+2, "without being settled")
+	h.checkDeadLetter(ev, h.cfg.MaxDeliver+2, "not_settled", "never settled")
 	if n := len(h.actions()); n != 0 {
 		t.Errorf("actions = %d, want none: an event given up on is not evaluated", n)
 	}

@@ -432,7 +432,7 @@ func TestMalformedEventIsTerminated(t *testing.T) {
 	}{
 		{"no ce-id", noIDMsg, "invalid_id"},
 		{"data not an object", &nats.Msg{Subject: "zenith.events.shop.purchase.completed", Header: array.Header(), Data: array.Data}, "invalid_data"},
-		{"subject of another source", &nats.Msg{Subject: "zenith.events.other.purchase.completed", Header: elsewhere.Header(), Data: elsewhere.Data}, "invalid_subject"},
+		{"subject of another source", &nats.Msg{Subject: "zenith.events.other.purchase.completed", Header: elsewhere.Header(), Data: elsewhere.Data}, "wrong_subject"},
 	}
 	before := map[string]float64{}
 	for _, tt := range tests {

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,41 +25,49 @@ import (
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
 
-// tracerName names the rule-engine's spans' instrumentation scope.
-const tracerName = "github.com/zenith-hq/zenith/services/rule-engine"
+// reasonWrongSubject is the reason of an event published on another
+// subject than its source's and type's.
+const reasonWrongSubject = "wrong_subject"
+
+// tracer records the rule-engine's spans.
+var tracer = otel.Tracer("github.com/zenith-hq/zenith/services/rule-engine")
 
 // handle evaluates one event message: it terminates a malformed one,
 // publishes an action for each sink of each matched rule, and acknowledges
 // the event only once JetStream stored all of them. When it could not, it
 // asks for the event again later, and dead-letters it once MaxDeliver
-// deliveries failed.
+// deliveries failed. It does so inside a process span continuing the trace
+// the message carries.
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
+	defer observeSince(time.Now())
+	ctx, span := telemetry.StartProcess(ctx, tracer, telemetry.EventsHop, ConsumerName, msg)
+	defer span.End()
+
 	ev, meta, err := decode(msg)
 	if err != nil {
+		span.SetStatus(codes.Error, "malformed event")
 		s.terminate(ctx, msg, err)
 		return
 	}
-	if meta.NumDelivered > 1 {
-		metrics.Redeliveries.WithLabelValues(metrics.TierRuleEngine).Inc()
-	}
+	telemetry.CountRedelivery(metrics.TierRuleEngine, meta)
 	if meta.NumDelivered > uint64(s.cfg.MaxDeliver) {
-		s.deadLetter(ctx, msg, ev, meta, errNotSettled(meta.NumDelivered))
+		span.SetStatus(codes.Error, "event never settled")
+		s.deadLetter(ctx, msg, ev, meta, fmt.Errorf("%w: delivered %d times", errNotSettled, meta.NumDelivered))
 		return
 	}
 
-	ctx = telemetry.Extract(ctx, msg.Headers())
-	ctx, span := otel.Tracer(tracerName).Start(ctx, "engine.evaluate_rules",
+	_, evaluation := tracer.Start(ctx, "engine.evaluate_rules",
 		trace.WithAttributes(attribute.String("source", ev.Source)))
-	defer span.End()
-
 	matched, total, err := s.evaluateGuarded(ctx, ev)
-	span.SetAttributes(attribute.Int("total_rules", total), attribute.Int("matched_count", len(matched)))
+	evaluation.SetAttributes(attribute.Int("total_rules", total), attribute.Int("matched_count", len(matched)))
+	telemetry.EndSpan(evaluation, err)
 	if errors.Is(err, errEvaluationPanicked) {
-		span.RecordError(err)
+		span.SetStatus(codes.Error, "evaluation panicked")
 		s.retry(ctx, msg, ev, meta, err)
 		return
 	}
 	if err != nil {
+		span.SetStatus(codes.Error, "event not evaluable")
 		s.terminate(ctx, msg, err)
 		return
 	}
@@ -84,7 +95,8 @@ func decode(msg jetstream.Msg) (event.Event, *jetstream.MsgMetadata, error) {
 	}
 	source, eventType, ok := bus.SourceFromEventSubject(msg.Subject())
 	if !ok || source != ev.Source || eventType != ev.Type {
-		return event.Event{}, nil, &event.FieldError{Field: "subject", Problem: "does not match the event's source and type"}
+		return event.Event{}, nil, &event.FieldError{Field: "NATS subject", Code: reasonWrongSubject,
+			Problem: fmt.Sprintf("%s is not the subject of source %s and type %s", msg.Subject(), ev.Source, ev.Type)}
 	}
 	return ev, meta, nil
 }
@@ -131,16 +143,24 @@ func actionsFor(ev event.Event, matched []*rules.Rule, acceptedAt, matchedAt tim
 // publish sends every action at once and waits until JetStream stored each
 // of them, or PublishTimeout passed. An action JetStream already holds under
 // the same dispatch id counts as stored.
-func (s *Service) publish(ctx context.Context, actions []action.Action) error {
+func (s *Service) publish(ctx context.Context, actions []action.Action) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 
 	futures := make([]jetstream.PubAckFuture, len(actions))
-	for i, a := range actions {
-		msg, err := actionMsg(ctx, a)
-		if err != nil {
-			return err
+	sends := make([]trace.Span, 0, len(actions))
+	defer func() {
+		for _, send := range sends {
+			telemetry.EndSpan(send, err)
 		}
+	}()
+	for i, a := range actions {
+		msg, encodeErr := actionMsg(a)
+		if encodeErr != nil {
+			return encodeErr
+		}
+		_, send := telemetry.StartSend(ctx, tracer, telemetry.ActionsHop, msg, a.DispatchID)
+		sends = append(sends, send)
 		futures[i], err = s.js.PublishMsgAsync(msg,
 			jetstream.WithMsgID(a.DispatchID),
 			jetstream.WithExpectStream(bus.ActionsStream))
@@ -161,31 +181,83 @@ func (s *Service) publish(ctx context.Context, actions []action.Action) error {
 	return nil
 }
 
-// actionMsg encodes a as the message published for it, carrying the trace
-// context of ctx.
-func actionMsg(ctx context.Context, a action.Action) (*nats.Msg, error) {
+// actionMsg encodes a as the message published for it.
+func actionMsg(a action.Action) (*nats.Msg, error) {
 	data, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode action %s: %w", a.DispatchID, err)
 	}
 	h := nats.Header{"Content-Type": {"application/json"}}
-	telemetry.Inject(ctx, h)
 	return &nats.Msg{Subject: bus.ActionSubject(a.Sink.Type), Header: h, Data: data}, nil
 }
 
+// observeSince records the processing time of an event handled from start.
+func observeSince(start time.Time) {
+	metrics.ProcessingDuration.WithLabelValues(metrics.TierRuleEngine).Observe(time.Since(start).Seconds())
+}
+
 // terminate refuses a malformed message for good: evaluating it again would
-// fail the same way.
+// fail the same way. It first copies the message, as it arrived, to the
+// dead-letter stream under the reason, so that nothing accepted vanishes;
+// if that copy cannot be stored, the message is handed back to try again,
+// until its last delivery.
 func (s *Service) terminate(ctx context.Context, msg jetstream.Msg, cause error) {
 	reason := "invalid_message"
 	if fe, ok := event.AsFieldError(cause); ok {
 		reason = fe.Reason()
 	}
+	dlq := bus.EventDeadLetterSubject(reason)
+	if _, err := s.deadLetterEvent(ctx, msg, dlq, cause); err != nil {
+		meta, metaErr := msg.Metadata()
+		if metaErr == nil && meta.NumDelivered < uint64(s.cfg.MaxDeliver) {
+			s.log.WarnContext(ctx, "malformed event not dead-lettered, will be retried",
+				"subject", msg.Subject(), "reason", reason, "err", err)
+			if err := msg.NakWithDelay(s.cfg.RetryDelay); err != nil {
+				s.log.WarnContext(ctx, "return event for retry", "subject", msg.Subject(), "err", err)
+			}
+			return
+		}
+		s.log.ErrorContext(ctx, "malformed event dropped: its dead letter could not be stored",
+			"subject", msg.Subject(), "reason", reason, "cause", cause.Error(), "err", err)
+		dlq = ""
+	}
+
 	metrics.EventsTerminated.WithLabelValues(reason).Inc()
 	s.log.WarnContext(ctx, "event refused as malformed",
-		"subject", msg.Subject(), "reason", reason, "err", cause)
+		"subject", msg.Subject(), "reason", reason, "dead_letter_subject", dlq, "err", cause)
 	if err := msg.TermWithReason(reason); err != nil {
 		s.log.WarnContext(ctx, "terminate event", "subject", msg.Subject(), "err", err)
 	}
+}
+
+// deadLetterEvent publishes msg's headers and payload on subject, with the
+// subject it came on, why it was refused and how often it was delivered,
+// and returns JetStream's acknowledgement. JetStream's own headers are left
+// out, since an expectation the producer set could refuse the copy. Its
+// message id is the message's stream sequence, so a copy made again after a
+// crash is dropped.
+func (s *Service) deadLetterEvent(ctx context.Context, msg jetstream.Msg, subject string, cause error) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+
+	header := nats.Header{}
+	for k, v := range msg.Headers() {
+		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
+			header[k] = slices.Clone(v)
+		}
+	}
+	header.Set(bus.OriginalSubjectHeader, msg.Subject())
+	header.Set(action.DeadLetterReasonHeader, bus.HeaderText(cause.Error()))
+	var opts []jetstream.PublishOpt
+	if meta, err := msg.Metadata(); err == nil {
+		header.Set(action.DeadLetterAttemptsHeader, strconv.FormatUint(meta.NumDelivered, 10))
+		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("event-dlq.%d", meta.Sequence.Stream)))
+	}
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: header, Data: msg.Data()}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("publish dead letter on %s: %w", subject, err)
+	}
+	return ack, nil
 }
 
 // retry asks JetStream to deliver the event again later, because not all of

@@ -51,6 +51,8 @@ func (c *ruleCache) reload(ctx context.Context, st *store.Store, log *slog.Logge
 
 	c.sets.Store(&sets)
 	metrics.RuleSetRules.Set(float64(count))
+	metrics.RuleCacheVersion.Set(rulesVersion(stored))
+	metrics.RuleCacheLoaded.SetToCurrentTime()
 	metrics.RuleSetReloads.WithLabelValues("ok").Inc()
 	log.DebugContext(ctx, "rules loaded", "rules", count, "sources", len(sets))
 	return nil

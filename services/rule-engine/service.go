@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
@@ -164,6 +165,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopWatch()
 	background.Go(func() { s.admin.Serve(adminCtx, s.log) })
 	background.Go(func() { s.watchRules(watchCtx) })
+	background.Go(func() {
+		telemetry.WatchConsumer(watchCtx, s.consumer, metrics.TierRuleEngine, telemetry.PollInterval)
+	})
 	stopDraining := context.AfterFunc(ctx, func() {
 		s.draining.Store(true)
 		s.log.Info("draining")

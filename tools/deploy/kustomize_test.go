@@ -347,7 +347,7 @@ func checkConfigFile(t *testing.T, m manifests) {
 		t.Errorf("ingestor: ZENITH_CONFIG=%s: %v", configPath, err)
 		return
 	}
-	for _, key := range zenithConfig(t, "ingestor", content, literalEnv(c)) {
+	for _, key := range zenithConfig(t, "ingestor", content) {
 		if _, ok := envVar(c, key); !ok && !secretProvides(m, c, key) {
 			t.Errorf("ingestor: the configuration reads an API key from %s, which neither env nor envFrom provides", key)
 		}

@@ -965,7 +965,7 @@ type Sink struct {
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	// The type's settings, such as url, headers and timeout for a webhook.
 	// Secrets (URL paths and queries, header values, secrets, tokens,
-	// credentials) are written "[redacted]" in answers.
+	// credentials) are written "<redacted>" in answers.
 	Settings *structpb.Struct `protobuf:"bytes,4,opt,name=settings,proto3" json:"settings,omitempty"`
 	// When the sink was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
@@ -1332,15 +1332,18 @@ func (x *GetSinkResponse) GetSink() *Sink {
 	return nil
 }
 
-// UpdateSinkRequest replaces a sink's type and settings.
+// UpdateSinkRequest replaces a sink's settings.
 type UpdateSinkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sink's name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The sink's type.
+	// The sink's new type; empty keeps the stored type. A new type needs
+	// settings of that type.
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	// The type's settings, all of them. A value sent as GetSink showed it
-	// redacted keeps the stored secret.
+	// The type's settings, all of them. A value "<redacted>" stands for the
+	// stored secret at the same place; in a list, the n-th "<redacted>" stands
+	// for the list's n-th stored secret, so ["whsec_new", "<redacted>"] adds a
+	// signing secret before the stored one.
 	Settings      *structpb.Struct `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3578,7 +3581,9 @@ func (x *ApplyRequest) GetPrune() bool {
 type ApplyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The changes, in the order they were made.
-	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The request was a dry run: nothing was changed.
+	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3618,6 +3623,13 @@ func (x *ApplyResponse) GetChanges() []*Change {
 		return x.Changes
 	}
 	return nil
+}
+
+func (x *ApplyResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 // Change is one item created, updated or deleted by Apply.
@@ -3707,7 +3719,8 @@ type FieldChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The setting, such as condition.all[0].value.
 	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	// Its old value as JSON; empty when added. Secrets are redacted.
+	// Its old value as JSON; empty when added. A secret reads "<redacted>",
+	// so a changed secret has old and new both "<redacted>".
 	Old string `protobuf:"bytes,2,opt,name=old,proto3" json:"old,omitempty"`
 	// Its new value as JSON; empty when removed. Secrets are redacted.
 	New           string `protobuf:"bytes,3,opt,name=new,proto3" json:"new,omitempty"`
@@ -4019,9 +4032,10 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x05prune\x18\x04 \x01(\bR\x05prune\x1a:\n" +
 	"\fApiKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"<\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
 	"\rApplyResponse\x12+\n" +
-	"\achanges\x18\x01 \x03(\v2\x11.zenith.v1.ChangeR\achanges\"\x88\x01\n" +
+	"\achanges\x18\x01 \x03(\v2\x11.zenith.v1.ChangeR\achanges\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x88\x01\n" +
 	"\x06Change\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +

@@ -146,7 +146,9 @@ type isEvent_Payload interface {
 
 type Event_Data struct {
 	// The content as a protobuf Struct. Numbers in a Struct are doubles, so
-	// integers beyond 2^53 lose precision; send those as data_json.
+	// an integer beyond 2^53 may have been rounded before Zenith saw it: a
+	// number of magnitude 2^53 or more is refused with InvalidArgument. Send
+	// such data as data_json.
 	Data *structpb.Struct `protobuf:"bytes,6,opt,name=data,proto3,oneof"`
 }
 

@@ -34,7 +34,7 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	shutdownTracing, err := telemetry.SetupTracing(ctx, "dispatcher")
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "zenith-dispatcher")
 	if err != nil {
 		return err
 	}

@@ -36,5 +36,5 @@ func (s *Server) Apply(ctx context.Context, req *connect.Request[zenithv1.ApplyR
 		s.announce(ctx)
 	}
 	s.log.InfoContext(ctx, "configuration applied", "dry_run", req.Msg.GetDryRun(), "prune", req.Msg.GetPrune(), "changes", report.Lines())
-	return connect.NewResponse(&zenithv1.ApplyResponse{Changes: toChanges(report)}), nil
+	return connect.NewResponse(&zenithv1.ApplyResponse{Changes: toChanges(report), DryRun: req.Msg.GetDryRun()}), nil
 }

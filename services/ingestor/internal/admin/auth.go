@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 )
 
 // MinTokenLength is the shortest admin token accepted.
@@ -69,10 +71,9 @@ func (t Tokens) check(presented string) access {
 }
 
 var (
-	errNoToken   = errors.New("an admin token is required: Authorization: Bearer <token>")
-	errBadToken  = errors.New("the admin token is not valid")
-	errReadOnly  = errors.New("this admin token is read-only")
-	bearerPrefix = "Bearer "
+	errNoToken  = errors.New("an admin token is required: Authorization: Bearer <token>")
+	errBadToken = errors.New("the admin token is not valid")
+	errReadOnly = errors.New("this admin token is read-only")
 )
 
 // interceptor refuses a call without a valid token (Unauthenticated), and a
@@ -80,20 +81,41 @@ var (
 func (t Tokens) interceptor() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			header := req.Header().Get("Authorization")
-			presented, ok := strings.CutPrefix(header, bearerPrefix)
-			if !ok || presented == "" {
+			presented, ok := bearerToken(req.Header().Get("Authorization"))
+			if !ok {
 				return nil, connect.NewError(connect.CodeUnauthenticated, errNoToken)
 			}
 			switch t.check(presented) {
 			case accessNone:
 				return nil, connect.NewError(connect.CodeUnauthenticated, errBadToken)
 			case accessReadOnly:
-				if req.Spec().IdempotencyLevel != connect.IdempotencyNoSideEffects {
+				if !sideEffectFree(req) {
 					return nil, connect.NewError(connect.CodePermissionDenied, errReadOnly)
 				}
 			}
 			return next(ctx, req)
 		}
 	}
+}
+
+// bearerToken reads the token of an Authorization header. The scheme's
+// name is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
+}
+
+// sideEffectFree reports whether a call changes nothing: one declared free
+// of side effects, or a dry run of Apply, which a CI check may make with a
+// read-only token.
+func sideEffectFree(req connect.AnyRequest) bool {
+	if req.Spec().IdempotencyLevel == connect.IdempotencyNoSideEffects {
+		return true
+	}
+	apply, ok := req.Any().(*zenithv1.ApplyRequest)
+	return ok && apply.GetDryRun()
 }

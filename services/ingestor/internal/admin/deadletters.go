@@ -17,6 +17,7 @@ import (
 	"github.com/zenith-hq/zenith/pkg/bus"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/store"
+	"github.com/zenith-hq/zenith/pkg/telemetry"
 )
 
 // maxScan bounds how many dead letters one listing call reads. A filter that
@@ -90,9 +91,11 @@ func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zen
 
 // replay publishes a dead letter's action, unchanged, on the actions
 // subject of its sink type, marked as a replay so that the dispatcher
-// delivers it despite its dead_lettered audit row. Its message id is new:
-// under the dispatch id alone, JetStream would drop it as a copy of the
-// original action if that is still within the duplicate window.
+// delivers it despite its dead_lettered audit row, and with the dead
+// letter's trace context, so that the delivery joins the event's trace.
+// Its message id is new: under the dispatch id alone, JetStream would drop
+// it as a copy of the original action if that is still within the
+// duplicate window.
 func (s *Server) replay(ctx context.Context, dl deadLetter) error {
 	sinkType, _ := strings.CutPrefix(dl.msg.Subject, bus.DeadLetterSubject(""))
 	msg := &nats.Msg{
@@ -101,6 +104,8 @@ func (s *Server) replay(ctx context.Context, dl deadLetter) error {
 		Header:  nats.Header{"Content-Type": {"application/json"}},
 	}
 	msg.Header.Set(action.ReplayHeader, strconv.FormatUint(dl.msg.Sequence, 10))
+	// The replayed delivery continues the trace of the event it belongs to.
+	telemetry.Inject(telemetry.Extract(ctx, dl.msg.Header), msg.Header)
 	msgID := dl.action.DispatchID + ".replay." + uuid.NewString()
 	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(bus.ActionsStream))
 	return err
@@ -169,6 +174,9 @@ func (s *Server) scanDeadLetters(ctx context.Context, filter *zenithv1.DeadLette
 		if read == budget {
 			return page, seq, nil
 		}
+		// TODO: list the dead-lettered events (bus.EventDeadLetters) too;
+		// today operators read them with the NATS CLI or, for poison events,
+		// in the event_dead_letters table, and zenithctl shows only actions.
 		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.ActionDeadLetters))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return page, 0, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zenith-hq/zenith/pkg/bus"
+	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
 	"github.com/zenith-hq/zenith/pkg/store"
 )
@@ -42,10 +43,18 @@ func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, log *slog.Logge
 	return &Server{st: st, nc: nc, js: js, log: log.With("component", "admin")}
 }
 
-// Handler returns the path and handler of the service, behind tokens.
+// MaxRequestBytes bounds a request: a configuration file of
+// config.MaxFileBytes with room for the keys beside it.
+const MaxRequestBytes = config.MaxFileBytes + 64<<10
+
+// Handler returns the path and handler of the service, behind tokens,
+// reading requests of at most MaxRequestBytes.
 func (s *Server) Handler(tokens Tokens, opts ...connect.HandlerOption) (string, http.Handler) {
-	interceptors := connect.WithInterceptors(tokens.interceptor(), errorMapper(s.log))
-	return zenithv1connect.NewAdminServiceHandler(s, append(opts, interceptors)...)
+	opts = append(opts,
+		connect.WithReadMaxBytes(MaxRequestBytes),
+		connect.WithInterceptors(tokens.interceptor(), errorMapper(s.log)),
+	)
+	return zenithv1connect.NewAdminServiceHandler(s, opts...)
 }
 
 // announce tells every replica that something changed. The change is saved

@@ -63,8 +63,9 @@ func (s *Server) GetSink(ctx context.Context, req *connect.Request[zenithv1.GetS
 	return connect.NewResponse(&zenithv1.GetSinkResponse{Sink: out}), nil
 }
 
-// UpdateSink replaces a sink's settings, keeping the secrets sent back
-// redacted.
+// UpdateSink replaces a sink's settings, and its type when the request
+// names one, putting back the stored secrets "<redacted>" values stand for
+// (see config.RestoreSecrets).
 func (s *Server) UpdateSink(ctx context.Context, req *connect.Request[zenithv1.UpdateSinkRequest]) (*connect.Response[zenithv1.UpdateSinkResponse], error) {
 	sink, err := sinkFromRequest(req.Msg.GetName(), req.Msg.GetType(), req.Msg.GetSettings())
 	if err != nil {
@@ -75,6 +76,9 @@ func (s *Server) UpdateSink(ctx context.Context, req *connect.Request[zenithv1.U
 		stored, err := tx.SinkByName(ctx, sink.Name)
 		if err != nil {
 			return orNotFound(err, "sink", sink.Name)
+		}
+		if sink.Type == "" {
+			sink.Type = stored.Type
 		}
 		if sink.Config, err = config.RestoreSecrets(stored.Type, stored.Config, sink.Config); err != nil {
 			return err

@@ -17,7 +17,8 @@ import (
 	"github.com/zenith-hq/zenith/pkg/usage"
 )
 
-// serviceName names the service in logs and traces.
+// serviceName names the service in logs, and as zenith-rule-engine in
+// traces.
 const serviceName = "rule-engine"
 
 func main() {
@@ -41,7 +42,7 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	shutdownTracing, err := telemetry.SetupTracing(ctx, serviceName)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "zenith-"+serviceName)
 	if err != nil {
 		return err
 	}

@@ -121,11 +121,13 @@ type AdminServiceClient interface {
 	ListSinks(context.Context, *connect.Request[v1.ListSinksRequest]) (*connect.Response[v1.ListSinksResponse], error)
 	// GetSink returns one sink, secrets redacted.
 	GetSink(context.Context, *connect.Request[v1.GetSinkRequest]) (*connect.Response[v1.GetSinkResponse], error)
-	// UpdateSink replaces a sink's type and settings. A setting sent back
-	// exactly as GetSink showed it redacted keeps its stored secret, so a sink
-	// can be read, edited and saved without knowing its secrets.
+	// UpdateSink replaces a sink's settings, and its type when one is given.
+	// A "<redacted>" value keeps the stored secret it stands for, so a sink
+	// can be read, edited and saved without knowing its secrets; one that
+	// stands for no stored secret is InvalidArgument.
 	UpdateSink(context.Context, *connect.Request[v1.UpdateSinkRequest]) (*connect.Response[v1.UpdateSinkResponse], error)
-	// DeleteSink deletes a sink. FailedPrecondition while a rule acts on it.
+	// DeleteSink deletes a sink. FailedPrecondition, naming the rules, while
+	// rules act on it.
 	DeleteSink(context.Context, *connect.Request[v1.DeleteSinkRequest]) (*connect.Response[v1.DeleteSinkResponse], error)
 	// CreateRule creates a rule after checking it; its source and the sinks
 	// of its actions must exist.
@@ -159,7 +161,8 @@ type AdminServiceClient interface {
 	// Apply makes Zenith hold what a configuration file declares (the YAML
 	// the ingestor's ZENITH_CONFIG names), creating and updating by name and,
 	// with prune, deleting what the file leaves out. All or nothing. The
-	// answer lists the changes, settings by setting, secrets redacted.
+	// answer lists the changes, settings by setting, secrets redacted. With
+	// dry_run it changes nothing, and a read-only token may call it.
 	Apply(context.Context, *connect.Request[v1.ApplyRequest]) (*connect.Response[v1.ApplyResponse], error)
 }
 
@@ -507,11 +510,13 @@ type AdminServiceHandler interface {
 	ListSinks(context.Context, *connect.Request[v1.ListSinksRequest]) (*connect.Response[v1.ListSinksResponse], error)
 	// GetSink returns one sink, secrets redacted.
 	GetSink(context.Context, *connect.Request[v1.GetSinkRequest]) (*connect.Response[v1.GetSinkResponse], error)
-	// UpdateSink replaces a sink's type and settings. A setting sent back
-	// exactly as GetSink showed it redacted keeps its stored secret, so a sink
-	// can be read, edited and saved without knowing its secrets.
+	// UpdateSink replaces a sink's settings, and its type when one is given.
+	// A "<redacted>" value keeps the stored secret it stands for, so a sink
+	// can be read, edited and saved without knowing its secrets; one that
+	// stands for no stored secret is InvalidArgument.
 	UpdateSink(context.Context, *connect.Request[v1.UpdateSinkRequest]) (*connect.Response[v1.UpdateSinkResponse], error)
-	// DeleteSink deletes a sink. FailedPrecondition while a rule acts on it.
+	// DeleteSink deletes a sink. FailedPrecondition, naming the rules, while
+	// rules act on it.
 	DeleteSink(context.Context, *connect.Request[v1.DeleteSinkRequest]) (*connect.Response[v1.DeleteSinkResponse], error)
 	// CreateRule creates a rule after checking it; its source and the sinks
 	// of its actions must exist.
@@ -545,7 +550,8 @@ type AdminServiceHandler interface {
 	// Apply makes Zenith hold what a configuration file declares (the YAML
 	// the ingestor's ZENITH_CONFIG names), creating and updating by name and,
 	// with prune, deleting what the file leaves out. All or nothing. The
-	// answer lists the changes, settings by setting, secrets redacted.
+	// answer lists the changes, settings by setting, secrets redacted. With
+	// dry_run it changes nothing, and a read-only token may call it.
 	Apply(context.Context, *connect.Request[v1.ApplyRequest]) (*connect.Response[v1.ApplyResponse], error)
 }
 

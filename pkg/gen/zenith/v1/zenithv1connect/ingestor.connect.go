@@ -47,7 +47,8 @@ type IngestorServiceClient interface {
 	Ingest(context.Context, *connect.Request[v1.IngestRequest]) (*connect.Response[v1.IngestResponse], error)
 	// IngestBatch accepts up to 500 events in one call. The whole batch is
 	// validated first: one invalid event refuses the batch with InvalidArgument
-	// naming it. Each valid event is then persisted on its own, and the answer
+	// naming it. Each event counts against the API key's rate limit; past it
+	// the call gets ResourceExhausted with a Retry-After header. Each valid event is then persisted on its own, and the answer
 	// lists the outcome of each in request order.
 	IngestBatch(context.Context, *connect.Request[v1.IngestBatchRequest]) (*connect.Response[v1.IngestBatchResponse], error)
 }
@@ -101,7 +102,8 @@ type IngestorServiceHandler interface {
 	Ingest(context.Context, *connect.Request[v1.IngestRequest]) (*connect.Response[v1.IngestResponse], error)
 	// IngestBatch accepts up to 500 events in one call. The whole batch is
 	// validated first: one invalid event refuses the batch with InvalidArgument
-	// naming it. Each valid event is then persisted on its own, and the answer
+	// naming it. Each event counts against the API key's rate limit; past it
+	// the call gets ResourceExhausted with a Retry-After header. Each valid event is then persisted on its own, and the answer
 	// lists the outcome of each in request order.
 	IngestBatch(context.Context, *connect.Request[v1.IngestBatchRequest]) (*connect.Response[v1.IngestBatchResponse], error)
 }

@@ -1,0 +1,232 @@
+package ingestor
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/zenith-hq/zenith/pkg/event"
+	"github.com/zenith-hq/zenith/pkg/metrics"
+)
+
+// Reasons of refusals the ingestor finds itself, beside pkg/event's.
+const (
+	reasonUnsupportedEncoding = "unsupported_encoding"
+	reasonRateLimited         = "rate_limited"
+	reasonInvalidBatch        = "invalid_batch"
+	reasonInvalidBody         = "invalid_body"
+)
+
+// readBody reads a REST request's body, at most maxBody bytes as sent and
+// maxDecompressed bytes once decompressed, decompressing gzip. It stops
+// reading as soon as a limit is passed, so a gzip bomb costs at most
+// maxDecompressed bytes of inflating. Errors are *event.FieldError values.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody, maxDecompressed int64) ([]byte, error) {
+	sent := http.MaxBytesReader(w, r.Body, maxBody)
+	var body io.Reader = sent
+	switch encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); encoding {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(sent)
+		if err != nil {
+			return nil, bodyReadError(err, maxBody)
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return nil, &event.FieldError{Field: "Content-Encoding", Problem: "must be gzip or identity", Code: reasonUnsupportedEncoding}
+	}
+
+	b, err := io.ReadAll(io.LimitReader(body, maxDecompressed+1))
+	if err != nil {
+		return nil, bodyReadError(err, maxBody)
+	}
+	if int64(len(b)) > maxDecompressed {
+		return nil, tooLarge("must be at most %d bytes once decompressed", maxDecompressed)
+	}
+	return b, nil
+}
+
+// bodyReadError explains why a body could not be read.
+func bodyReadError(err error, maxBody int64) error {
+	var limit *http.MaxBytesError
+	switch {
+	case errors.As(err, &limit):
+		return tooLarge("must be at most %d bytes as sent", maxBody)
+	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.Is(err, io.ErrUnexpectedEOF):
+		return &event.FieldError{Field: "body", Problem: "is not valid gzip"}
+	}
+	return &event.FieldError{Field: "body", Problem: "could not be read"}
+}
+
+func tooLarge(format string, args ...any) *event.FieldError {
+	return &event.FieldError{Field: "body", Problem: fmt.Sprintf(format, args...), Code: event.ReasonTooLarge}
+}
+
+// limitBody bounds the bytes of a request body as sent, for the Connect
+// handlers: connect-go answers ResourceExhausted when the limit is passed,
+// and limitBody counts the refusal, which never reaches a handler.
+func limitBody(maxBody int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = &countedLimit{ReadCloser: http.MaxBytesReader(w, r.Body, maxBody)}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// countedLimit counts the first time its limited body is read past its
+// limit.
+type countedLimit struct {
+	io.ReadCloser
+	counted bool
+}
+
+func (c *countedLimit) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	var limit *http.MaxBytesError
+	if err != nil && !c.counted && errors.As(err, &limit) {
+		c.counted = true
+		metrics.EventsRejected.WithLabelValues("", event.ReasonTooLarge).Inc()
+	}
+	return n, err
+}
+
+// errDecompressedTooLarge stops a gzip stream at the decompressed limit.
+var errDecompressedTooLarge = errors.New("decompressed message too large")
+
+// boundedGzip decompresses a Connect or gRPC message and refuses to go on
+// once its output passes limit. connect-go enforces WithReadMaxBytes by
+// reading limit+1 bytes, but then inflates the rest of the stream to report
+// its size: a bomb would be inflated whole. boundedGzip's error ends that,
+// and counts the refusal.
+type boundedGzip struct {
+	gzip.Reader
+	limit, read int64
+}
+
+// newBoundedGzip returns connect-go's constructor of boundedGzip readers.
+func newBoundedGzip(limit int64) func() connect.Decompressor {
+	return func() connect.Decompressor { return &boundedGzip{limit: limit} }
+}
+
+func (d *boundedGzip) Read(p []byte) (int, error) {
+	if d.read > d.limit {
+		metrics.EventsRejected.WithLabelValues("", event.ReasonTooLarge).Inc()
+		return 0, errDecompressedTooLarge
+	}
+	n, err := d.Reader.Read(p)
+	d.read += int64(n)
+	return n, err
+}
+
+func (d *boundedGzip) Reset(r io.Reader) error {
+	d.read = 0
+	return d.Reader.Reset(r)
+}
+
+// newGzipWriter is connect-go's gzip compressor, for answers.
+func newGzipWriter() connect.Compressor {
+	return gzip.NewWriter(nil)
+}
+
+// countingCodec decodes Connect and gRPC messages as connect-go's own
+// codecs do, and counts the messages it cannot decode: connect-go answers
+// those with InvalidArgument before any handler runs.
+type countingCodec struct {
+	name      string
+	marshal   func(proto.Message) ([]byte, error)
+	unmarshal func([]byte, proto.Message) error
+}
+
+// codecs are the Connect handlers' codecs: binary protobuf, and protobuf
+// JSON under both names connect-go gives it. JSON fields the schema does
+// not know are dropped, as connect-go does, so that newer clients work.
+func codecs() []connect.HandlerOption {
+	jsonIn := protojson.UnmarshalOptions{DiscardUnknown: true}
+	list := []*countingCodec{
+		{name: "proto", marshal: proto.Marshal, unmarshal: proto.Unmarshal},
+		{name: "json", marshal: protojson.Marshal, unmarshal: jsonIn.Unmarshal},
+		{name: "json; charset=utf-8", marshal: protojson.Marshal, unmarshal: jsonIn.Unmarshal},
+	}
+	opts := make([]connect.HandlerOption, len(list))
+	for i, c := range list {
+		opts[i] = connect.WithCodec(c)
+	}
+	return opts
+}
+
+func (c *countingCodec) Name() string { return c.name }
+
+func (c *countingCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", v)
+	}
+	return c.marshal(m)
+}
+
+func (c *countingCodec) Unmarshal(b []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal into %T: not a protobuf message", v)
+	}
+	if err := c.unmarshal(b, m); err != nil {
+		metrics.EventsRejected.WithLabelValues("", reasonInvalidBody).Inc()
+		return err
+	}
+	return nil
+}
+
+// maxExactDouble is 2^53: every integer below it is a double exactly, and
+// 2^53 is also what 2^53+1 rounds to.
+const maxExactDouble = 1 << 53
+
+// checkStruct refuses what a google.protobuf.Struct cannot carry exactly: a
+// Struct's numbers are doubles, so an integer beyond 2^53 that a producer
+// sent was rounded before Zenith saw it, and nothing can tell. Such data
+// must come as data_json, which is kept byte for byte. It also stops at
+// MaxDepth, which a Struct may pass (protobuf allows 10,000 levels).
+func checkStruct(s *structpb.Struct) error {
+	return checkValue(structpb.NewStructValue(s), "data", 0)
+}
+
+func tooDeep(path string) error {
+	return &event.FieldError{Field: path, Code: event.ReasonTooDeep, Problem: fmt.Sprintf("nests deeper than %d levels", event.MaxDepth)}
+}
+
+func checkValue(v *structpb.Value, path string, depth int) error {
+	switch kind := v.GetKind().(type) {
+	case *structpb.Value_NumberValue:
+		if n := kind.NumberValue; math.Abs(n) >= maxExactDouble {
+			return &event.FieldError{Field: path, Code: event.ReasonInexactNumber,
+				Problem: "is 2^53 or beyond, where a google.protobuf.Struct's doubles round; send the data as data_json to keep it exact"}
+		}
+	case *structpb.Value_StructValue:
+		if depth++; depth > event.MaxDepth {
+			return tooDeep(path)
+		}
+		for key, item := range kind.StructValue.GetFields() {
+			if err := checkValue(item, path+"."+key, depth); err != nil {
+				return err
+			}
+		}
+	case *structpb.Value_ListValue:
+		if depth++; depth > event.MaxDepth {
+			return tooDeep(path)
+		}
+		for i, item := range kind.ListValue.GetValues() {
+			if err := checkValue(item, fmt.Sprintf("%s[%d]", path, i), depth); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
