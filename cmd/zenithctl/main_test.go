@@ -387,7 +387,10 @@ func TestDeadLetterReplay(t *testing.T) {
 		_, out, _ := p.ctl(t, "dlq", "list")
 		return strings.Contains(out, "refund-1")
 	})
-	wantLines(t, "audit", p.mustCtl(t, "audit", "--event-id", "refund-1"), "dead_lettered")
+	// The dead letter is stored before its audit row is committed.
+	testenv.WaitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(p.mustCtl(t, "audit", "--event-id", "refund-1"), "dead_lettered")
+	})
 
 	p.recv.setFailing("/flaky", false)
 	code, out, errOut := p.ctl(t, "dlq", "replay")
