@@ -20,24 +20,6 @@ import (
 	"github.com/zenith-hq/zenith/pkg/store"
 )
 
-// deadLetters returns the events in the dead-letter stream.
-func (h *harness) deadLetters() []*jetstream.RawStreamMsg {
-	h.t.Helper()
-	ctx := context.Background()
-	stream, err := h.js.Stream(ctx, bus.DeadLetterStream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var list []*jetstream.RawStreamMsg
-	for seq := uint64(1); ; seq = list[len(list)-1].Sequence + 1 {
-		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.EventDeadLetters))
-		if err != nil {
-			return list
-		}
-		list = append(list, msg)
-	}
-}
-
 // recordedDeadLetters returns the event_dead_letters rows of the shop.
 func (h *harness) recordedDeadLetters() []store.EventDeadLetter {
 	h.t.Helper()
@@ -53,7 +35,7 @@ func (h *harness) recordedDeadLetters() []store.EventDeadLetter {
 // reason, in the stream and in the database alike.
 func (h *harness) checkDeadLetter(ev event.Event, deliveries int, label, reason string) {
 	h.t.Helper()
-	msgs := h.deadLetters()
+	msgs := h.eventDeadLetters()
 	if len(msgs) != 1 {
 		h.t.Fatalf("dead letters = %d, want 1", len(msgs))
 	}
@@ -120,7 +102,7 @@ func TestPoisonEventIsDeadLetteredWithoutHoldingOthers(t *testing.T) {
 	// The other events are evaluated while the poison one waits out its
 	// retries (1s, then 2s), not after it.
 	h.eventually(10*time.Second, "other events evaluated", func() bool { return len(h.actions()) == len(want) })
-	if n := len(h.deadLetters()); n != 0 {
+	if n := len(h.eventDeadLetters()); n != 0 {
 		t.Fatalf("the poison event was dead-lettered before the others were evaluated: %d dead letters", n)
 	}
 
@@ -205,7 +187,7 @@ func TestDrainHandsBackWhatCannotFinish(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run returned %v, want nil", err)
 	}
-	if n := len(h.deadLetters()); n != 0 {
+	if n := len(h.eventDeadLetters()); n != 0 {
 		t.Errorf("dead letters = %d, want 0: a drain is not the events' fault", n)
 	}
 
