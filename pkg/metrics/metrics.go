@@ -182,7 +182,7 @@ var (
 	// call to their sink.
 	DispatchDeferred = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zenith_dispatch_deferred_total",
-		Help: "Actions put back for later without calling their sink, by sink type and reason (circuit_open, rate_limited, bulkhead_full).",
+		Help: "Actions put back for later without calling their sink, by sink type and reason (circuit_open, rate_limited, bulkhead_full, bulkhead_stalled).",
 	}, []string{"sink_type", "reason"})
 
 	// EgressBlocked counts connections the egress guard refused.

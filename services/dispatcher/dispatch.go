@@ -72,10 +72,11 @@ type outcome struct {
 	latency time.Duration
 	err     error
 	// deferred is why the delivery made no call (circuit_open,
-	// rate_limited, bulkhead_full), empty when it made one.
+	// rate_limited, bulkhead_full, bulkhead_stalled), empty when it made
+	// one.
 	deferred string
 	// wait is how long the sink asked to be left alone (Retry-After), or
-	// the rate limit's wait; 0 when none.
+	// the wait a deferral asks for; 0 when none.
 	wait time.Duration
 }
 

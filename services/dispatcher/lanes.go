@@ -8,11 +8,27 @@ import (
 	"github.com/zenith-hq/zenith/pkg/metrics"
 )
 
+// laneRoomWait is how long the fetcher waits for room in a full lane that
+// is still moving, which slows fetching to what a healthy sink takes
+// without holding the actions of other sinks for long.
+const laneRoomWait = 100 * time.Millisecond
+
 // laneStallAfter is how long a full lane may go without taking a job before
-// it counts as stalled. The fetcher waits up to that long for room in a
-// busy lane, which slows fetching to what a healthy sink takes; it does not
-// wait for a stalled one.
-const laneStallAfter = 100 * time.Millisecond
+// it counts as stalled: its sink hangs or crawls. It is well above
+// laneRoomWait so that a lane whose goroutines merely wait for a busy CPU
+// is not taken for one whose sink hangs.
+const laneStallAfter = time.Second
+
+// Why submit did not queue a job.
+const (
+	// laneQueued: it did.
+	laneQueued = ""
+	// laneBusy: the lane is full but moving; the job should come back soon.
+	laneBusy = "bulkhead_full"
+	// laneStalled: the lane is full and took no job for laneStallAfter;
+	// the job should wait as long as a failed delivery does.
+	laneStalled = "bulkhead_stalled"
+)
 
 // lanes is the dispatcher's bulkhead: each sink's deliveries run on
 // goroutines of their own, at most the sink's concurrency at once, with a
@@ -47,34 +63,35 @@ func newLanes(handle func(job)) *lanes {
 }
 
 // submit queues j in its sink's lane, which runs at most limit jobs at once.
-// When the lane is full it waits up to laneStallAfter for room, unless the
-// lane is stalled, and returns false if there is still none: the caller
-// should put j back for later. A job that may not be put back (mayDefer
-// false, its last delivery) runs beside a full lane instead.
-func (l *lanes) submit(j job, limit int, mayDefer bool) bool {
+// When the lane is full it waits up to laneRoomWait for room, unless the
+// lane is stalled, and says why if there is still none (laneBusy or
+// laneStalled): the caller should put j back for later. A job that may not
+// be put back (mayDefer false, its last delivery) runs beside a full lane
+// instead.
+func (l *lanes) submit(j job, limit int, mayDefer bool) string {
 	ln := l.lane(j.action.Sink.ID, limit)
 	select {
 	case ln.queue <- j:
 		l.queued(ln)
-		return true
+		return laneQueued
 	default:
 	}
 
 	if !mayDefer {
 		l.wg.Go(func() { l.handle(j) })
-		return true
+		return laneQueued
 	}
 	if time.Since(time.Unix(0, ln.lastTake.Load())) > laneStallAfter {
-		return false
+		return laneStalled
 	}
-	timer := time.NewTimer(laneStallAfter)
+	timer := time.NewTimer(laneRoomWait)
 	defer timer.Stop()
 	select {
 	case ln.queue <- j:
 		l.queued(ln)
-		return true
+		return laneQueued
 	case <-timer.C:
-		return false
+		return laneBusy
 	}
 }
 

@@ -345,16 +345,29 @@ func (s *Service) route(ctx context.Context, j job) {
 			return
 		}
 	}
-	if !s.lanes.submit(j, limit, mayDefer) {
-		s.traced(ctx, j, s.deferTo("bulkhead_full"))
+	switch s.lanes.submit(j, limit, mayDefer) {
+	case laneBusy:
+		s.traced(ctx, j, s.deferFor(laneBusy, laneBusyRetry))
+	case laneStalled:
+		s.traced(ctx, j, s.deferTo(laneStalled))
 	}
 }
 
+// laneBusyRetry is how long an action waits in JetStream when its sink's
+// lane was full but moving: its sink is healthy and busy, so it comes back
+// soon rather than after a failed delivery's wait.
+const laneBusyRetry = time.Second
+
 // deferTo returns the step that puts a job back for later without calling
-// its sink, for reason.
+// its sink, for reason, to wait as long as after a failed delivery.
 func (s *Service) deferTo(reason string) func(context.Context, job) string {
+	return s.deferFor(reason, 0)
+}
+
+// deferFor is deferTo with the wait given; 0 means a failed delivery's.
+func (s *Service) deferFor(reason string, wait time.Duration) func(context.Context, job) string {
 	return func(ctx context.Context, j job) string {
-		return s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: reason, err: errSinkNotCalled(reason)})
+		return s.later(ctx, j, outcome{prior: s.priorAttempts(j), deferred: reason, wait: wait, err: errSinkNotCalled(reason)})
 	}
 }
 
