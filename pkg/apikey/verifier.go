@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // ErrUnauthenticated means a key is unknown, revoked or wrong. Callers must
@@ -54,6 +56,11 @@ type Verifier struct {
 
 	mu    sync.RWMutex
 	cache map[string]*cachedKey
+
+	// checks lets concurrent requests with the same key share one check:
+	// a burst of first requests after a start would otherwise pay bcrypt
+	// once each.
+	checks singleflight.Group
 }
 
 type cachedKey struct {
@@ -114,9 +121,20 @@ func (v *Verifier) Verify(ctx context.Context, key string) (Principal, error) {
 		if cached.generation == gen && v.now().Sub(cached.checkedAt) < v.revalidate {
 			return cached.principal, nil
 		}
-		return v.recheck(ctx, id, gen, cached)
+		return v.shared("recheck", id, digest, func() (Principal, error) { return v.recheck(ctx, id, gen, cached) })
 	}
-	return v.verifySlow(ctx, id, key, gen, digest)
+	return v.shared("verify", id, digest, func() (Principal, error) { return v.verifySlow(ctx, id, key, gen, digest) })
+}
+
+// shared runs check once for all the concurrent callers presenting the
+// same key, whose digest tells it apart from any other string with the
+// same id.
+func (v *Verifier) shared(kind, id string, digest [sha256.Size]byte, check func() (Principal, error)) (Principal, error) {
+	p, err, _ := v.checks.Do(kind+"\x00"+id+"\x00"+string(digest[:]), func() (any, error) {
+		return check()
+	})
+	principal, _ := p.(Principal)
+	return principal, err
 }
 
 // recheck re-reads a cached key's row to notice a revocation, without bcrypt:
