@@ -168,7 +168,7 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 				return v.kind == kindNumber && accept&(1<<(compareNumbers(&v.num, &num)+1)) != 0
 			})
 		}
-		sign, mag := num.sign, num.mag
+		sign, mag, frac := num.sign, num.mag, num.frac
 		return func(st *evalState) bool {
 			for i := st.head[slot]; i >= 0; i = st.vals[i].next {
 				v := &st.vals[i]
@@ -185,8 +185,8 @@ func orderPredicate(slot int, want operand, accept uint8) predicate {
 					c = cmp.Compare(int64(v.num.sign), int64(sign))
 				case v.num.mag != mag:
 					c = cmp.Compare(v.num.mag, mag) * int(sign)
-				default:
-					c = compareMantissas(&v.num, &num) * int(sign)
+				case v.num.frac != frac:
+					c = cmp.Compare(v.num.frac, frac) * int(sign)
 				}
 				if accept&(1<<(c+1)) != 0 {
 					return true

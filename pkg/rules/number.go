@@ -17,7 +17,10 @@ type number struct {
 	exp    int64
 	digits int64 // decimal digits in mant
 	// mag is digits + exp: the value is ±0.mant × 10^mag.
-	mag   int64
+	mag int64
+	// frac is mant scaled to 19 digits, so that numbers of the same sign
+	// and magnitude compare by frac alone, without scaling either.
+	frac  uint64
 	sign  int8 // -1, 0 or +1
 	neg   bool
 	exact bool   // mant and exp hold the value
@@ -92,6 +95,7 @@ func (n *number) parse(lit []byte) bool {
 		return true
 	}
 	n.mag = n.digits + n.exp
+	n.frac = n.mant * pow10[19-n.digits]
 	n.sign = 1
 	if n.neg {
 		n.sign = -1
@@ -179,10 +183,7 @@ func compareNumbers(a, b *number) int {
 // compareMantissas compares the mantissas of two numbers of the same
 // order of magnitude, both in the fast form.
 func compareMantissas(a, b *number) int {
-	if a.digits < b.digits {
-		return cmp.Compare(a.mant*pow10[b.digits-a.digits], b.mant)
-	}
-	return cmp.Compare(a.mant, b.mant*pow10[a.digits-b.digits])
+	return cmp.Compare(a.frac, b.frac)
 }
 
 // numKey identifies a number in the fast form by value, for maps: equal
