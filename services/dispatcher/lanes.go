@@ -9,8 +9,9 @@ import (
 )
 
 // laneRoomWait is how long the fetcher waits for room in a full lane that
-// is still moving, which slows fetching to what a healthy sink takes
-// without holding the actions of other sinks for long.
+// took a job that recently, which slows fetching to what a healthy sink
+// takes without holding the actions of other sinks for long. It does not
+// wait for a lane that took nothing for longer.
 const laneRoomWait = 100 * time.Millisecond
 
 // laneStallAfter is how long a full lane may go without taking a job before
@@ -63,11 +64,12 @@ func newLanes(handle func(job)) *lanes {
 }
 
 // submit queues j in its sink's lane, which runs at most limit jobs at once.
-// When the lane is full it waits up to laneRoomWait for room, unless the
-// lane is stalled, and says why if there is still none (laneBusy or
-// laneStalled): the caller should put j back for later. A job that may not
-// be put back (mayDefer false, its last delivery) runs beside a full lane
-// instead.
+// When the lane is full it waits up to laneRoomWait for room if the lane
+// took a job within laneRoomWait, and otherwise, or if there is still no
+// room, says why (laneBusy, or laneStalled when the lane took nothing for
+// laneStallAfter): the caller should put j back for later. A job that may
+// not be put back (mayDefer false, its last delivery) runs beside a full
+// lane instead.
 func (l *lanes) submit(j job, limit int, mayDefer bool) string {
 	ln := l.lane(j.action.Sink.ID, limit)
 	select {
@@ -81,8 +83,11 @@ func (l *lanes) submit(j job, limit int, mayDefer bool) string {
 		l.wg.Go(func() { l.handle(j) })
 		return laneQueued
 	}
-	if time.Since(time.Unix(0, ln.lastTake.Load())) > laneStallAfter {
+	switch idle := time.Since(time.Unix(0, ln.lastTake.Load())); {
+	case idle > laneStallAfter:
 		return laneStalled
+	case idle > laneRoomWait:
+		return laneBusy
 	}
 	timer := time.NewTimer(laneRoomWait)
 	defer timer.Stop()

@@ -8,9 +8,10 @@ import (
 )
 
 // TestLaneSaysWhyAJobWasNotQueued fills a lane whose sink hangs and checks
-// the answers for a lane that is full but moving (busy: back soon) and for
-// one that took nothing for laneStallAfter (stalled: back after a failed
-// delivery's wait), and that a last delivery runs beside a full lane.
+// the answers for a lane that is full but moving or slow (busy: back soon)
+// and for one that took nothing for laneStallAfter (stalled: back after a
+// failed delivery's wait), and that a last delivery runs beside a full
+// lane.
 func TestLaneSaysWhyAJobWasNotQueued(t *testing.T) {
 	release := make(chan struct{})
 	handled := make(chan string, 8)
@@ -34,6 +35,10 @@ func TestLaneSaysWhyAJobWasNotQueued(t *testing.T) {
 	}
 
 	ln := l.lane("hanging", 1)
+	ln.lastTake.Store(time.Now().Add(-2 * laneRoomWait).UnixNano())
+	if got := l.submit(jobFor("e"), 1, true); got != laneBusy {
+		t.Errorf("submit to a full lane idle for %v = %q, want %q without waiting", 2*laneRoomWait, got, laneBusy)
+	}
 	ln.lastTake.Store(time.Now().Add(-2 * laneStallAfter).UnixNano())
 	if got := l.submit(jobFor("d"), 1, true); got != laneStalled {
 		t.Errorf("submit to a full lane idle for %v = %q, want %q", 2*laneStallAfter, got, laneStalled)
