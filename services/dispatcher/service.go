@@ -314,6 +314,10 @@ func (s *Service) fetch(ctx context.Context) error {
 
 // fetchBatch makes one pull request for up to WorkerCount actions, waiting
 // at most fetchWait for them, and routes what it gets.
+//
+// TODO: read the request's replies on a subscription kept open across
+// requests, as the rule-engine's fetch needs too: an action sent at the
+// last moment to a starved process waits out AckWait.
 func (s *Service) fetchBatch(ctx context.Context) error {
 	batch, err := s.consumer.Fetch(s.cfg.WorkerCount, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -21,10 +22,36 @@ import (
 // Reasons of refusals the ingestor finds itself, beside pkg/event's.
 const (
 	reasonUnsupportedEncoding = "unsupported_encoding"
+	reasonUnsupportedMedia    = "unsupported_media_type"
 	reasonRateLimited         = "rate_limited"
 	reasonInvalidBatch        = "invalid_batch"
 	reasonInvalidBody         = "invalid_body"
 )
+
+// checkMediaType refuses a REST request whose Content-Type says its body is
+// not JSON: application/json, a structured CloudEvent
+// (application/cloudevents+json) or any other application/*+json type is
+// read, and so is a request without one. A form (what curl -d sends without
+// -H) or text is refused rather than guessed at.
+func checkMediaType(r *http.Request) error {
+	header := r.Header.Get("Content-Type")
+	if header == "" {
+		return nil
+	}
+	media, params, err := mime.ParseMediaType(header)
+	if err == nil && isJSON(media) && validCharset(params["charset"]) {
+		return nil
+	}
+	return &event.FieldError{Field: "Content-Type", Problem: "must be application/json (or application/cloudevents+json), UTF-8", Code: reasonUnsupportedMedia}
+}
+
+func isJSON(media string) bool {
+	return media == "application/json" || (strings.HasPrefix(media, "application/") && strings.HasSuffix(media, "+json"))
+}
+
+func validCharset(charset string) bool {
+	return charset == "" || strings.EqualFold(charset, "utf-8")
+}
 
 // readBody reads a REST request's body, at most maxBody bytes as sent and
 // maxDecompressed bytes once decompressed, decompressing gzip. It stops

@@ -129,8 +129,8 @@ func (h *restHandler) refuse(source string, err error) (int, any) {
 	switch reason {
 	case event.ReasonTooLarge:
 		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Field: fe.Field, Message: fe.Error()}
-	case reasonUnsupportedEncoding:
-		return http.StatusUnsupportedMediaType, errorBody{Error: reasonUnsupportedEncoding, Field: fe.Field, Message: fe.Error()}
+	case reasonUnsupportedEncoding, reasonUnsupportedMedia:
+		return http.StatusUnsupportedMediaType, errorBody{Error: reason, Field: fe.Field, Message: fe.Error()}
 	}
 	return http.StatusBadRequest, errorBody{Error: "invalid_argument", Field: fe.Field, Message: fe.Error()}
 }
@@ -138,6 +138,9 @@ func (h *restHandler) refuse(source string, err error) (int, any) {
 // readEvent reads the request body as one event in the CloudEvents JSON
 // format, in one pass over the body.
 func (h *restHandler) readEvent(w http.ResponseWriter, r *http.Request) (event.Event, error) {
+	if err := checkMediaType(r); err != nil {
+		return event.Event{}, err
+	}
 	body, err := readBody(w, r, h.maxBody, h.maxDecompressed)
 	if err != nil {
 		return event.Event{}, err
