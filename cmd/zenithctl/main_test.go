@@ -341,6 +341,18 @@ func TestTestShowsWhyRulesMatch(t *testing.T) {
 	draft := filepath.Join(dir, "draft.yaml")
 	writeFile(t, draft, "{name: any-vip, source: shop, condition: {field: user.segment, operator: '==', value: VIP}, actions: [vip-alerts]}")
 	wantLines(t, "draft test", p.mustCtl(t, "test", "-f", vip, "--source", "shop", "--draft", draft), "matched: any-vip")
+
+	// Integers beyond 2^53 and numbers no double holds are read and shown
+	// exactly, on the rule's side and the event's.
+	bigDraft, bigEvent := filepath.Join(dir, "big.yaml"), filepath.Join(dir, "big.json")
+	writeFile(t, bigDraft, "{name: big, source: shop, condition: {field: n, operator: '==', value: 9007199254740993}, actions: [vip-alerts]}")
+	writeFile(t, bigEvent, `{"type":"a.b","data":{"n":9007199254740992}}`)
+	wantLines(t, "big integer test", p.mustCtl(t, "test", "-f", bigEvent, "--source", "shop", "--draft", bigDraft),
+		"  [fail] condition: n == 9007199254740993, got 9007199254740992: n is 9007199254740992, not == 9007199254740993",
+		"matched: none")
+	writeFile(t, bigEvent, `{"type":"a.b","data":{"n":1e400}}`)
+	wantLines(t, "1e400 test", p.mustCtl(t, "test", "-f", bigEvent, "--source", "shop", "--draft", bigDraft),
+		"  [fail] condition: n == 9007199254740993, got 1e400")
 }
 
 func TestKeysSendRevoke(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -117,4 +118,13 @@ func compactJSON(v any) string {
 		return "?"
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// compactRawJSON writes JSON text as one line, numbers exactly as they are.
+func compactRawJSON(text string) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(text)); err != nil {
+		return text
+	}
+	return b.String()
 }

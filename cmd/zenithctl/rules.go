@@ -8,8 +8,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/zenith-hq/zenith/pkg/config"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
@@ -141,10 +139,7 @@ func readRule(file string) (*zenithv1.Rule, error) {
 		Priority: int32(r.Priority), Enabled: r.Enabled, Actions: r.Actions,
 	}
 	if r.HasCondition() {
-		out.Condition = &structpb.Struct{}
-		if err := protojson.Unmarshal(r.Condition, out.Condition); err != nil {
-			return nil, usagef("%s: condition: must be a mapping", file)
-		}
+		out.ConditionJson = string(r.Condition)
 	}
 	return out, nil
 }
@@ -153,8 +148,8 @@ func ruleTable(p printer, list ...*zenithv1.Rule) error {
 	rows := make([][]string, len(list))
 	for i, r := range list {
 		condition := "-"
-		if r.GetCondition() != nil {
-			condition = compactJSON(r.GetCondition().AsMap())
+		if r.GetConditionJson() != "" {
+			condition = compactRawJSON(r.GetConditionJson())
 		}
 		kind := r.GetEventType()
 		if kind == "" {

@@ -10,7 +10,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 )
@@ -115,25 +114,14 @@ func printCondition(out io.Writer, c *zenithv1.ConditionResult, depth int) {
 	if c.GetKind() == "comparison" {
 		got := "missing"
 		if c.GetFound() {
-			got = jsonValue(c.GetGot())
+			got = c.GetGotJson()
 		}
-		fmt.Fprintf(out, "%s[%s] %s: %s %s %s, got %s: %s\n", indent, mark, c.GetPath(),
-			c.GetField(), c.GetOperator(), jsonValue(c.GetValue()), got, c.GetReason())
+		comparison := strings.TrimSpace(c.GetField() + " " + c.GetOperator() + " " + c.GetValueJson())
+		fmt.Fprintf(out, "%s[%s] %s: %s, got %s: %s\n", indent, mark, c.GetPath(), comparison, got, c.GetReason())
 		return
 	}
 	fmt.Fprintf(out, "%s[%s] %s (%s): %s\n", indent, mark, c.GetPath(), c.GetKind(), c.GetReason())
 	for _, child := range c.GetChildren() {
 		printCondition(out, child, depth+1)
 	}
-}
-
-func jsonValue(v *structpb.Value) string {
-	if v == nil {
-		return "null"
-	}
-	b, err := v.MarshalJSON()
-	if err != nil {
-		return "?"
-	}
-	return string(b)
 }

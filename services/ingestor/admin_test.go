@@ -579,6 +579,68 @@ func TestAdminTestRules(t *testing.T) {
 	}
 }
 
+// TestAdminRulesKeepNumbersExact checks that integers beyond 2^53 and
+// numbers no double holds travel through the admin API exactly: in
+// condition_json and the *_json fields of a test's explanation, while a
+// Struct that may have rounded one is refused.
+func TestAdminRulesKeepNumbersExact(t *testing.T) {
+	h := startAdmin(t)
+	ctx := context.Background()
+	c := h.client
+	settings := sinkSettings(t, map[string]any{"url": "http://127.0.0.1:9/big"})
+	must(c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "big", Type: "webhook", Settings: settings})))(t)
+
+	const exact = `{"field":"order","operator":"==","value":9007199254740993}`
+	rule := &zenithv1.Rule{Source: "shop", Name: "big-order", ConditionJson: exact, Actions: []string{"big"}}
+	created := must(c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule})))(t).GetRule()
+	if !strings.Contains(created.GetConditionJson(), "9007199254740993") {
+		t.Errorf("condition_json = %s, want the value's every digit", created.GetConditionJson())
+	}
+
+	rounded, err := structpb.NewStruct(map[string]any{"field": "order", "operator": "==", "value": 9007199254740993.0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaStruct := &zenithv1.Rule{Source: "shop", Name: "rounded", Condition: rounded, Actions: []string{"big"}}
+	_, err = c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: viaStruct}))
+	wantCode(t, "Struct integer beyond 2^53", err, connect.CodeInvalidArgument, "condition.value: is 2^53 or beyond", "condition_json")
+	both := &zenithv1.Rule{Source: "shop", Name: "both", Condition: rounded, ConditionJson: exact, Actions: []string{"big"}}
+	_, err = c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: both}))
+	wantCode(t, "condition and condition_json", err, connect.CodeInvalidArgument, "not both")
+
+	sample := func(data string) *zenithv1.Event {
+		return &zenithv1.Event{Type: "purchase.completed", Payload: &zenithv1.Event_DataJson{DataJson: []byte(data)}}
+	}
+	test := func(data string) *zenithv1.RuleResult {
+		t.Helper()
+		resp := must(c.TestRules(ctx, connect.NewRequest(&zenithv1.TestRulesRequest{Source: "shop", Event: sample(data)})))(t)
+		if len(resp.GetResults()) != 1 {
+			t.Fatalf("results = %v, want one", resp.GetResults())
+		}
+		return resp.GetResults()[0]
+	}
+	if r := test(`{"order":9007199254740993}`); !r.GetMatched() || r.GetCondition().GetGotJson() != "9007199254740993" ||
+		r.GetCondition().GetValueJson() != "9007199254740993" {
+		t.Errorf("same integer = %v, want a match explained with every digit", r)
+	}
+	if r := test(`{"order":9007199254740992}`); r.GetMatched() {
+		t.Errorf("neighbouring integer matched: %v", r)
+	}
+	huge := test(`{"order":1e400}`).GetCondition()
+	if huge.GetGotJson() != "1e400" || huge.GetGot() != nil || huge.GetPassed() {
+		t.Errorf("1e400 = %v, want got_json 1e400, no double, not passed", huge)
+	}
+
+	for _, refused := range []struct{ data, says string }{
+		{`{"a":1,"a":2}`, `event.data: has the key "a" twice`},
+		{`{"s":"\ud800"}`, "event.data.s"},
+		{`{"s":"` + strings.Repeat("x", event.MaxDataSize) + `"}`, "event.data: must be at most"},
+	} {
+		_, err := c.TestRules(ctx, connect.NewRequest(&zenithv1.TestRulesRequest{Source: "shop", Event: sample(refused.data)}))
+		wantCode(t, "sample the ingestor refuses", err, connect.CodeInvalidArgument, refused.says)
+	}
+}
+
 func TestAdminAuditPages(t *testing.T) {
 	h := startAdmin(t)
 	ctx := context.Background()

@@ -164,7 +164,7 @@ func (h *rpcHandler) toEvent(pe *zenithv1.Event, principal apikey.Principal, pat
 }
 
 // fromProto converts a protobuf event and checks its data: data_json as
-// sent, a Struct once written as JSON, after checkStruct.
+// sent, a Struct once written as JSON, after structData's check.
 func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	if pe == nil {
 		return event.Event{}, &event.FieldError{Field: "body", Problem: "event is required"}
@@ -177,7 +177,7 @@ func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	case *zenithv1.Event_DataJson:
 		e.Data = payload.DataJson
 	case *zenithv1.Event_Data:
-		if err := checkStruct(payload.Data); err != nil {
+		if err := structData.Check(payload.Data); err != nil {
 			return event.Event{}, err
 		}
 		data, err := protojson.Marshal(payload.Data)

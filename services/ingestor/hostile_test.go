@@ -187,7 +187,7 @@ func hostileRows() []hostileRow {
 		{input: "a field given twice in Connect JSON", transport: "Connect", body: connectEvent(`"type":"x.y","dataJson":"e30="`),
 			status: 400, code: "invalid_argument", message: "unmarshal message: …", reason: "invalid_body"},
 		{input: "integer beyond 2^53 in a Struct", transport: "Connect", body: connectEvent(`"data":{"id":9007199254740993}`),
-			status: 400, code: "invalid_argument", message: "event.data.id: is 2^53 or beyond, where a google.protobuf.Struct's doubles round; send the data as data_json to keep it exact", reason: "inexact_number"},
+			status: 400, code: "invalid_argument", message: "event.data.id: is 2^53 or beyond, where a google.protobuf.Struct's doubles round; send it as data_json to keep it exact", reason: "inexact_number"},
 		{input: "integer beyond 2^64 in data_json", transport: "Connect", body: connectEvent(`"dataJson":"` + b64(big) + `"`), status: 200, stored: big},
 		{input: "duplicate key in data_json", transport: "Connect", body: connectEvent(`"dataJson":"` + b64(`{"a":{"b":1,"b":2}}`) + `"`),
 			status: 400, code: "invalid_argument", message: `event.data.a: has the key "b" twice`, reason: "duplicate_key"},

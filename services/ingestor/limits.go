@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/zenith-hq/zenith/pkg/event"
 	"github.com/zenith-hq/zenith/pkg/metrics"
@@ -212,48 +210,5 @@ func (c *countingCodec) Unmarshal(b []byte, v any) error {
 	return nil
 }
 
-// maxExactDouble is 2^53: every integer below it is a double exactly, and
-// 2^53 is also what 2^53+1 rounds to.
-const maxExactDouble = 1 << 53
-
-// checkStruct refuses what a google.protobuf.Struct cannot carry exactly: a
-// Struct's numbers are doubles, so an integer beyond 2^53 that a producer
-// sent was rounded before Zenith saw it, and nothing can tell. Such data
-// must come as data_json, which is kept byte for byte. It also stops at
-// MaxDepth, which a Struct may pass (protobuf allows 10,000 levels).
-func checkStruct(s *structpb.Struct) error {
-	return checkValue(structpb.NewStructValue(s), "data", 0)
-}
-
-func tooDeep(path string) error {
-	return &event.FieldError{Field: path, Code: event.ReasonTooDeep, Problem: fmt.Sprintf("nests deeper than %d levels", event.MaxDepth)}
-}
-
-func checkValue(v *structpb.Value, path string, depth int) error {
-	switch kind := v.GetKind().(type) {
-	case *structpb.Value_NumberValue:
-		if n := kind.NumberValue; math.Abs(n) >= maxExactDouble {
-			return &event.FieldError{Field: path, Code: event.ReasonInexactNumber,
-				Problem: "is 2^53 or beyond, where a google.protobuf.Struct's doubles round; send the data as data_json to keep it exact"}
-		}
-	case *structpb.Value_StructValue:
-		if depth++; depth > event.MaxDepth {
-			return tooDeep(path)
-		}
-		for key, item := range kind.StructValue.GetFields() {
-			if err := checkValue(item, path+"."+key, depth); err != nil {
-				return err
-			}
-		}
-	case *structpb.Value_ListValue:
-		if depth++; depth > event.MaxDepth {
-			return tooDeep(path)
-		}
-		for i, item := range kind.ListValue.GetValues() {
-			if err := checkValue(item, fmt.Sprintf("%s[%d]", path, i), depth); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// structData checks the data of an event sent as a google.protobuf.Struct.
+var structData = event.StructCheck{Root: "data", Exact: "data_json", MaxDepth: event.MaxDepth}

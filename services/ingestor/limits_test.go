@@ -141,7 +141,7 @@ func TestKeyLimiter(t *testing.T) {
 }
 
 // FuzzCheckStruct reads random JSON as the Struct a Connect client sends:
-// checkStruct refuses it or lets through data that the event validator
+// structData.Check refuses it or lets through data that the event validator
 // finds neither too deep nor inexact; never a panic.
 func FuzzCheckStruct(f *testing.F) {
 	f.Add([]byte(`{"amount":742.5,"user":{"segment":"VIP","tags":["a",1,true,null]}}`))
@@ -153,17 +153,17 @@ func FuzzCheckStruct(f *testing.F) {
 		if protojson.Unmarshal(b, &s) != nil {
 			return
 		}
-		if checkStruct(&s) != nil {
+		if structData.Check(&s) != nil {
 			return
 		}
 		data, err := protojson.Marshal(&s)
 		if err != nil {
-			t.Fatalf("a Struct checkStruct accepts does not marshal: %v", err)
+			t.Fatalf("a Struct the check accepts does not marshal: %v", err)
 		}
 		if fe, ok := event.AsFieldError(event.ValidateData(data)); ok {
 			switch fe.Reason() {
 			case event.ReasonTooDeep, event.ReasonDuplicateKey, event.ReasonInvalidUTF8, "invalid_data":
-				t.Fatalf("checkStruct accepted %s, which the validator refuses: %v", b, fe)
+				t.Fatalf("the check accepted %s, which the validator refuses: %v", b, fe)
 			}
 		}
 	})

@@ -1543,7 +1543,9 @@ type Rule struct {
 	EventType string `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	// The condition: a comparison {field, operator, value} or a composite
 	// {all: [...]}, {any: [...]} or {not: {...}}. Unset matches every event
-	// of the type.
+	// of the type. A Struct holds numbers as doubles, so a request whose
+	// condition has an integer of 2^53 or beyond is refused: send
+	// condition_json instead. Answers carry both.
 	Condition *structpb.Struct `protobuf:"bytes,5,opt,name=condition,proto3" json:"condition,omitempty"`
 	// A fallback rule fires only when no other rule of its source matched.
 	Fallback bool `protobuf:"varint,6,opt,name=fallback,proto3" json:"fallback,omitempty"`
@@ -1556,7 +1558,10 @@ type Rule struct {
 	// The rule's version, bumped by every change; ignored in requests.
 	Version int64 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
 	// When the rule last changed; ignored in requests.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The condition as JSON text, every number exactly as written. In a
+	// request, give condition or condition_json, not both.
+	ConditionJson string `protobuf:"bytes,12,opt,name=condition_json,json=conditionJson,proto3" json:"condition_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1666,6 +1671,13 @@ func (x *Rule) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Rule) GetConditionJson() string {
+	if x != nil {
+		return x.ConditionJson
+	}
+	return ""
 }
 
 // CreateRuleRequest describes a new rule.
@@ -2490,18 +2502,25 @@ type ConditionResult struct {
 	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
 	// The operator (comparisons only).
 	Operator string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
-	// The rule's value (comparisons only).
+	// The rule's value (comparisons only), as a double where it is a number;
+	// value_json has it exactly. Unset for exists without a value.
 	Value *structpb.Value `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
 	// The field is present in the event.
 	Found bool `protobuf:"varint,6,opt,name=found,proto3" json:"found,omitempty"`
-	// The value read from the event; unset when missing.
+	// The value read from the event, as a double where it is a number;
+	// got_json has it exactly. Unset when missing, or when it is a number
+	// no double holds (such as 1e400).
 	Got *structpb.Value `protobuf:"bytes,7,opt,name=got,proto3" json:"got,omitempty"`
 	// The node held.
 	Passed bool `protobuf:"varint,8,opt,name=passed,proto3" json:"passed,omitempty"`
 	// Why, such as `amount is 120, not > 500`.
 	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The nodes of an all, any or not.
-	Children      []*ConditionResult `protobuf:"bytes,10,rep,name=children,proto3" json:"children,omitempty"`
+	Children []*ConditionResult `protobuf:"bytes,10,rep,name=children,proto3" json:"children,omitempty"`
+	// The rule's value as JSON text, exactly as written.
+	ValueJson string `protobuf:"bytes,11,opt,name=value_json,json=valueJson,proto3" json:"value_json,omitempty"`
+	// The value read as JSON text, exactly as the event has it.
+	GotJson       string `protobuf:"bytes,12,opt,name=got_json,json=gotJson,proto3" json:"got_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2604,6 +2623,20 @@ func (x *ConditionResult) GetChildren() []*ConditionResult {
 		return x.Children
 	}
 	return nil
+}
+
+func (x *ConditionResult) GetValueJson() string {
+	if x != nil {
+		return x.ValueJson
+	}
+	return ""
+}
+
+func (x *ConditionResult) GetGotJson() string {
+	if x != nil {
+		return x.GotJson
+	}
+	return ""
 }
 
 // AuditEntry is the recorded outcome of one dispatch: one event, one rule,
@@ -3866,7 +3899,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x04sink\x18\x01 \x01(\v2\x0f.zenith.v1.SinkR\x04sink\"'\n" +
 	"\x11DeleteSinkRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
-	"\x12DeleteSinkResponse\"\xea\x02\n" +
+	"\x12DeleteSinkResponse\"\x91\x03\n" +
 	"\x04Rule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
@@ -3881,7 +3914,8 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\n" +
 	" \x01(\x03R\aversion\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12%\n" +
+	"\x0econdition_json\x18\f \x01(\tR\rconditionJsonB\n" +
 	"\n" +
 	"\b_enabled\"8\n" +
 	"\x11CreateRuleRequest\x12#\n" +
@@ -3927,7 +3961,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\ftype_matched\x18\x04 \x01(\bR\vtypeMatched\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x128\n" +
 	"\tcondition\x18\x06 \x01(\v2\x1a.zenith.v1.ConditionResultR\tcondition\x12\x18\n" +
-	"\aactions\x18\a \x03(\tR\aactions\"\xc1\x02\n" +
+	"\aactions\x18\a \x03(\tR\aactions\"\xfb\x02\n" +
 	"\x0fConditionResult\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
@@ -3939,7 +3973,10 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x06passed\x18\b \x01(\bR\x06passed\x12\x16\n" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x126\n" +
 	"\bchildren\x18\n" +
-	" \x03(\v2\x1a.zenith.v1.ConditionResultR\bchildren\"\xa2\x04\n" +
+	" \x03(\v2\x1a.zenith.v1.ConditionResultR\bchildren\x12\x1d\n" +
+	"\n" +
+	"value_json\x18\v \x01(\tR\tvalueJson\x12\x19\n" +
+	"\bgot_json\x18\f \x01(\tR\agotJson\"\xa2\x04\n" +
 	"\n" +
 	"AuditEntry\x12\x1f\n" +
 	"\vdispatch_id\x18\x01 \x01(\tR\n" +

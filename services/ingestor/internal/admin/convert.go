@@ -11,6 +11,7 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/apikey"
 	"github.com/zenith-hq/zenith/pkg/config"
+	"github.com/zenith-hq/zenith/pkg/event"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/store"
 )
@@ -75,6 +76,7 @@ func toRule(r store.Rule) (*zenithv1.Rule, error) {
 		Id: r.ID, Source: r.SourceName, Name: r.Name, EventType: r.EventType,
 		Condition: condition, Fallback: r.Fallback, Priority: int32(r.Priority),
 		Enabled: &enabled, Version: r.Version, UpdatedAt: timestamp(r.UpdatedAt),
+		ConditionJson: string(r.Condition),
 	}
 	for _, k := range r.Sinks {
 		out.Actions = append(out.Actions, k.Name)
@@ -88,9 +90,9 @@ func fromRule(r *zenithv1.Rule, path string) (config.Rule, error) {
 	if r == nil {
 		return config.Rule{}, invalid(path, "is required")
 	}
-	condition, err := fromStruct(r.GetCondition())
+	condition, err := ruleCondition(r, path)
 	if err != nil {
-		return config.Rule{}, invalid(join(path, "condition"), "%v", err)
+		return config.Rule{}, err
 	}
 	return config.Rule{
 		Name:      r.GetName(),
@@ -102,6 +104,29 @@ func fromRule(r *zenithv1.Rule, path string) (config.Rule, error) {
 		Enabled:   r.Enabled,
 		Actions:   r.GetActions(),
 	}, nil
+}
+
+// ruleCondition returns a request's rule condition as JSON: condition_json
+// as sent, or the Struct once its numbers are known to be exact.
+func ruleCondition(r *zenithv1.Rule, path string) (json.RawMessage, error) {
+	if r.GetConditionJson() != "" {
+		if r.GetCondition() != nil {
+			return nil, invalid(join(path, "condition"), "give condition or condition_json, not both")
+		}
+		return json.RawMessage(r.GetConditionJson()), nil
+	}
+	if r.GetCondition() == nil {
+		return nil, nil
+	}
+	check := event.StructCheck{Root: join(path, "condition"), Exact: "condition_json"}
+	if err := check.Check(r.GetCondition()); err != nil {
+		return nil, fieldInvalid(err)
+	}
+	condition, err := fromStruct(r.GetCondition())
+	if err != nil {
+		return nil, invalid(join(path, "condition"), "%v", err)
+	}
+	return condition, nil
 }
 
 // toStruct converts a JSON object to a Struct; empty or null gives nil.

@@ -9,12 +9,22 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/zenith-hq/zenith/pkg/config"
+	"github.com/zenith-hq/zenith/pkg/event"
 	"github.com/zenith-hq/zenith/pkg/store"
 )
 
 // invalid is an InvalidArgument error naming the field and the problem.
 func invalid(field, format string, args ...any) error {
 	return &config.Error{Path: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// fieldInvalid turns the *event.FieldError of a check into the error of an
+// invalid request, naming the same field and problem.
+func fieldInvalid(err error) error {
+	if fe, ok := event.AsFieldError(err); ok {
+		return invalid(fe.Field, "%s", fe.Problem)
+	}
+	return err
 }
 
 // orNotFound names the item in a store.ErrNotFound, which the store returns

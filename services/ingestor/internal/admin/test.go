@@ -58,6 +58,9 @@ func sampleEvent(e *zenithv1.Event) (string, []byte, error) {
 	case *zenithv1.Event_DataJson:
 		data = payload.DataJson
 	case *zenithv1.Event_Data:
+		if err := sampleStruct.Check(payload.Data); err != nil {
+			return "", nil, fieldInvalid(err)
+		}
 		var err error
 		if data, err = protojson.Marshal(payload.Data); err != nil {
 			return "", nil, invalid("event.data", "cannot be written as JSON")
@@ -65,8 +68,18 @@ func sampleEvent(e *zenithv1.Event) (string, []byte, error) {
 	default:
 		return "", nil, invalid("event.data", "is required")
 	}
+	if err := event.ValidateData(data); err != nil {
+		if fe, ok := event.AsFieldError(err); ok {
+			return "", nil, invalid("event."+fe.Field, "%s", fe.Problem)
+		}
+		return "", nil, err
+	}
 	return e.GetType(), data, nil
 }
+
+// sampleStruct checks a sample event's data sent as a Struct, as the
+// ingestor checks an event's.
+var sampleStruct = event.StructCheck{Root: "event.data", Exact: "data_json", MaxDepth: event.MaxDepth}
 
 // rulesToTest returns the draft of a test, or the stored rules it names:
 // one rule, or every enabled rule of the source.
@@ -180,20 +193,15 @@ func toConditionResult(c *rules.ConditionExplanation) (*zenithv1.ConditionResult
 		Path: c.Path, Kind: c.Kind, Field: c.Field, Operator: c.Operator,
 		Found: c.Found, Passed: c.Passed, Reason: c.Reason,
 	}
-	var err error
-	if c.Kind == "comparison" {
+	if c.Kind == "comparison" && c.Value != nil {
 		raw, err := json.Marshal(c.Value)
 		if err != nil {
 			return nil, fmt.Errorf("condition %s value: %w", c.Path, err)
 		}
-		if out.Value, err = jsonValue(raw); err != nil {
-			return nil, fmt.Errorf("condition %s value: %w", c.Path, err)
-		}
+		out.ValueJson, out.Value = string(raw), approximate(raw)
 	}
 	if c.Got != nil {
-		if out.Got, err = jsonValue(c.Got); err != nil {
-			return nil, fmt.Errorf("condition %s value read: %w", c.Path, err)
-		}
+		out.GotJson, out.Got = string(c.Got), approximate(c.Got)
 	}
 	for _, child := range c.Children {
 		converted, err := toConditionResult(child)
@@ -205,10 +213,13 @@ func toConditionResult(c *rules.ConditionExplanation) (*zenithv1.ConditionResult
 	return out, nil
 }
 
-func jsonValue(raw []byte) (*structpb.Value, error) {
+// approximate is the JSON value raw as a google.protobuf.Value, its
+// numbers rounded to doubles; nil for a number no double holds, such as
+// 1e400.
+func approximate(raw []byte) *structpb.Value {
 	var v structpb.Value
 	if err := protojson.Unmarshal(raw, &v); err != nil {
-		return nil, err
+		return nil
 	}
-	return &v, nil
+	return &v
 }
