@@ -35,16 +35,16 @@ func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.I
 	span := trace.SpanFromContext(ctx)
 	metrics.EventsReceived.WithLabelValues("rpc").Inc()
 
-	principal, err := h.authenticate(ctx, req)
+	principal, err := h.authenticate(ctx, req, 1)
 	if err != nil {
 		return nil, err
 	}
 	if err := h.limit(principal, 1); err != nil {
 		return nil, err
 	}
-	e, err := h.toEvent(req.Msg.GetEvent(), principal, "event")
+	e, err := h.toEvent(req.Msg.GetEvent(), principal)
 	if err != nil {
-		return nil, err
+		return nil, h.refuse(principal, 1, "event", err)
 	}
 	annotate(span, &e)
 
@@ -56,17 +56,20 @@ func (h *rpcHandler) Ingest(ctx context.Context, req *connect.Request[zenithv1.I
 	return connect.NewResponse(&zenithv1.IngestResponse{Id: result.ID, Duplicate: result.Duplicate}), nil
 }
 
-// IngestBatch validates every event of the batch, then persists each.
+// IngestBatch validates every event of the batch, then persists each. A
+// refused batch counts every event it holds as rejected, so that received
+// events are always accepted or rejected ones; an empty batch counts as one.
 func (h *rpcHandler) IngestBatch(ctx context.Context, req *connect.Request[zenithv1.IngestBatchRequest]) (*connect.Response[zenithv1.IngestBatchResponse], error) {
-	metrics.EventsReceived.WithLabelValues("rpc").Add(float64(len(req.Msg.GetEvents())))
+	list := req.Msg.GetEvents()
+	count := max(len(list), 1)
+	metrics.EventsReceived.WithLabelValues("rpc").Add(float64(count))
 
-	principal, err := h.authenticate(ctx, req)
+	principal, err := h.authenticate(ctx, req, count)
 	if err != nil {
 		return nil, err
 	}
-	list := req.Msg.GetEvents()
 	if len(list) == 0 || len(list) > MaxBatch {
-		metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonInvalidBatch).Inc()
+		metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonInvalidBatch).Add(float64(count))
 		return nil, connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("events: must hold 1 to %d events, not %d", MaxBatch, len(list)))
 	}
@@ -104,17 +107,19 @@ func notStoredError(err error) *connect.Error {
 	return cerr
 }
 
-func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest) (apikey.Principal, error) {
+// authenticate checks the request's API key; a refusal counts count events
+// rejected.
+func (h *rpcHandler) authenticate(ctx context.Context, req connect.AnyRequest, count int) (apikey.Principal, error) {
 	principal, err := h.keys.Verify(ctx, req.Header().Get(APIKeyHeader))
 	if err == nil {
 		return principal, nil
 	}
 	if errors.Is(err, apikey.ErrUnauthenticated) {
-		metrics.EventsRejected.WithLabelValues("", "unauthenticated").Inc()
+		metrics.EventsRejected.WithLabelValues("", "unauthenticated").Add(float64(count))
 		return apikey.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New(unauthenticatedMessage))
 	}
 	h.log.ErrorContext(ctx, "verify API key", "err", err)
-	metrics.EventsRejected.WithLabelValues("", "unavailable").Inc()
+	metrics.EventsRejected.WithLabelValues("", "unavailable").Add(float64(count))
 	return apikey.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("the API key could not be checked; retry later"))
 }
 
@@ -125,7 +130,7 @@ func (h *rpcHandler) limit(principal apikey.Principal, n int) error {
 	if ok {
 		return nil
 	}
-	metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonRateLimited).Inc()
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, reasonRateLimited).Add(float64(n))
 	err := connect.NewError(connect.CodeResourceExhausted, errors.New(rateLimitedMessage(wait)))
 	err.Meta().Set("Retry-After", retryAfter(wait))
 	return err
@@ -135,32 +140,35 @@ func (h *rpcHandler) limit(principal apikey.Principal, n int) error {
 func (h *rpcHandler) toEvents(list []*zenithv1.Event, principal apikey.Principal) ([]event.Event, error) {
 	events := make([]event.Event, len(list))
 	for i, pe := range list {
-		e, err := h.toEvent(pe, principal, fmt.Sprintf("events[%d]", i))
+		e, err := h.toEvent(pe, principal)
 		if err != nil {
-			return nil, err
+			return nil, h.refuse(principal, len(list), fmt.Sprintf("events[%d]", i), err)
 		}
 		events[i] = e
 	}
 	return events, nil
 }
 
-// toEvent converts and checks one event; an invalid one is an
-// InvalidArgument error naming path and field.
-func (h *rpcHandler) toEvent(pe *zenithv1.Event, principal apikey.Principal, path string) (event.Event, error) {
+// toEvent converts and checks one event.
+func (h *rpcHandler) toEvent(pe *zenithv1.Event, principal apikey.Principal) (event.Event, error) {
 	e, err := fromProto(pe)
 	if err == nil {
 		err = complete(&e, principal, h.nowClock())
 	}
-	if err == nil {
-		return e, nil
-	}
+	return e, err
+}
+
+// refuse counts count events rejected for err, the problem of the event at
+// path, and returns the answer: InvalidArgument naming path and field, or
+// ResourceExhausted for an event too large.
+func (h *rpcHandler) refuse(principal apikey.Principal, count int, path string, err error) error {
 	reason := rejectReason(err)
-	metrics.EventsRejected.WithLabelValues(principal.SourceName, reason).Inc()
+	metrics.EventsRejected.WithLabelValues(principal.SourceName, reason).Add(float64(count))
 	code := connect.CodeInvalidArgument
 	if reason == event.ReasonTooLarge {
 		code = connect.CodeResourceExhausted
 	}
-	return event.Event{}, connect.NewError(code, fmt.Errorf("%s.%w", path, err))
+	return connect.NewError(code, fmt.Errorf("%s.%w", path, err))
 }
 
 // fromProto converts a protobuf event and checks its data: data_json as

@@ -454,10 +454,14 @@ func TestConnectIngestBatch(t *testing.T) {
 		}
 	}
 
+	invalid := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "invalid_data"))
 	batch.Events[1].Payload = &zenithv1.Event_DataJson{DataJson: []byte(`[1]`)}
 	_, err = client.IngestBatch(ctx, req)
 	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "events[1].data:") {
 		t.Errorf("invalid batch: %v, want InvalidArgument naming events[1].data", err)
+	}
+	if got := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "invalid_data")) - invalid; got != 3 {
+		t.Errorf("invalid_data refusals counted for the batch of 3 = %v, want 3", got)
 	}
 	if n := len(h.storedEvents(t)); n != 3 {
 		t.Errorf("stream holds %d events, want 3 (the invalid batch stores none)", n)

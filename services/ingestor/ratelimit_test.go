@@ -132,6 +132,15 @@ func TestNoisyKeyDoesNotStopAnother(t *testing.T) {
 	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeResourceExhausted || !waitsLong(cerr.Meta().Get("Retry-After")) {
 		t.Errorf("Connect Ingest past the limit = %v, want ResourceExhausted with a Retry-After of some 1000 s", err)
 	}
+
+	// A refused batch counts each of its events, as received ones are.
+	limited = testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "rate_limited"))
+	if _, err := client.IngestBatch(ctx, req); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Errorf("batch past the limit = %v, want ResourceExhausted", err)
+	}
+	if got := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("shop", "rate_limited")) - limited; got != ingestor.MaxBatch {
+		t.Errorf("rate_limited refusals counted for a batch of %d = %v", ingestor.MaxBatch, got)
+	}
 	if n := h.storedCount(t); n != ingestor.MaxBatch+quiet+1 {
 		t.Errorf("stored %d events, want %d", n, ingestor.MaxBatch+quiet+1)
 	}
