@@ -96,6 +96,12 @@ var (
 		Help: "Messages on the events stream refused as malformed, by reason.",
 	}, []string{"reason"})
 
+	// ActionsTerminated counts messages the dispatcher refused as malformed.
+	ActionsTerminated = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenith_dispatcher_actions_terminated_total",
+		Help: "Messages on the actions stream refused as malformed and copied to zenith.dlq.actions.malformed, by reason.",
+	}, []string{"reason"})
+
 	// DeadLettered counts actions sent to the dead-letter stream.
 	DeadLettered = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zenith_dead_lettered_total",

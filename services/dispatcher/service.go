@@ -41,6 +41,7 @@ const (
 	auditFlushTimeout = 10 * time.Second
 	natsFlushTimeout  = 5 * time.Second
 	readyTimeout      = 2 * time.Second
+	deadLetterTimeout = 5 * time.Second
 )
 
 // Service consumes actions and delivers them to their sinks. Build it with
@@ -394,11 +395,7 @@ func (s *Service) pause(ctx context.Context, d time.Duration) {
 func (s *Service) accept(ctx context.Context, msg jetstream.Msg) (job, bool) {
 	a, err := decodeAction(msg.Data())
 	if err != nil {
-		ctx = telemetry.Extract(ctx, msg.Headers())
-		s.log.WarnContext(ctx, "malformed action refused", "subject", msg.Subject(), "err", err)
-		if err := msg.TermWithReason("malformed action"); err != nil {
-			s.log.WarnContext(ctx, "term failed", "err", err)
-		}
+		s.refuseMalformed(telemetry.Extract(ctx, msg.Headers()), msg, err)
 		return job{}, false
 	}
 	if !s.held.add(a.DispatchID, msg) {
@@ -418,6 +415,39 @@ func (s *Service) accept(ctx context.Context, msg jetstream.Msg) (job, bool) {
 // decodeAction reads an action and checks what its audit row needs: the rule
 // and sink ids are UUIDs in the database, and a row that cannot be written
 // must not be delivered.
+// refuseMalformed refuses for good a message that is not an action the
+// dispatcher can read, after copying it to bus.MalformedActionSubject so
+// that it can be looked at. When the copy cannot be stored the message is
+// handed back to try again, until its last delivery.
+func (s *Service) refuseMalformed(ctx context.Context, msg jetstream.Msg, cause error) {
+	copyCtx, cancel := context.WithTimeout(ctx, deadLetterTimeout)
+	defer cancel()
+	dlq := bus.MalformedActionSubject
+	if _, err := bus.CopyToDeadLetters(copyCtx, s.js, msg, dlq, "action-dlq", cause); err != nil {
+		meta, metaErr := msg.Metadata()
+		if metaErr == nil && meta.NumDelivered < uint64(s.cfg.MaxDeliver) {
+			s.log.WarnContext(ctx, "malformed action not dead-lettered, will be retried", "subject", msg.Subject(), "err", err)
+			if err := msg.NakWithDelay(s.cfg.RetryCap); err != nil {
+				s.log.WarnContext(ctx, "return malformed action", "subject", msg.Subject(), "err", err)
+			}
+			return
+		}
+		s.log.ErrorContext(ctx, "malformed action dropped: its dead letter could not be stored",
+			"subject", msg.Subject(), "cause", cause.Error(), "err", err)
+		dlq = ""
+	}
+
+	metrics.ActionsTerminated.WithLabelValues(reasonMalformedAction).Inc()
+	s.log.WarnContext(ctx, "action refused as malformed", "subject", msg.Subject(), "dead_letter_subject", dlq, "err", cause)
+	if err := msg.TermWithReason(reasonMalformedAction); err != nil {
+		s.log.WarnContext(ctx, "terminate malformed action", "subject", msg.Subject(), "err", err)
+	}
+}
+
+// reasonMalformedAction labels a message refused because it is not an
+// action the dispatcher can read.
+const reasonMalformedAction = "malformed_action"
+
 func decodeAction(b []byte) (action.Action, error) {
 	a, err := action.Decode(b)
 	if err != nil {

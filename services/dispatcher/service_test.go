@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +16,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zenith-hq/zenith/pkg/action"
 	"github.com/zenith-hq/zenith/pkg/bus"
 	"github.com/zenith-hq/zenith/pkg/localpg"
+	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/testenv"
 )
@@ -431,9 +434,22 @@ func countFor(reqs []request, dispatchID string) int {
 
 func TestRefusesMalformedAndUnknownSinkActions(t *testing.T) {
 	h := start(t, nil)
+	terminated := testutil.ToFloat64(metrics.ActionsTerminated.WithLabelValues("malformed_action"))
 
-	h.publishRaw([]byte(`{"dispatch_id":"x"`), "malformed")
+	malformed := []byte(`{"dispatch_id":"x"`)
+	h.publishRaw(malformed, "malformed")
 	h.waitSettled()
+	dlq, err := h.js.Stream(context.Background(), bus.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := dlq.GetLastMsgForSubject(context.Background(), bus.MalformedActionSubject)
+	if err != nil || !bytes.Equal(kept.Data, malformed) || kept.Header.Get(bus.OriginalSubjectHeader) != bus.ActionSubject("webhook") {
+		t.Errorf("malformed action's dead letter = %v, %v; want it as sent, from %s", kept, err, bus.ActionSubject("webhook"))
+	}
+	if got := testutil.ToFloat64(metrics.ActionsTerminated.WithLabelValues("malformed_action")) - terminated; got != 1 {
+		t.Errorf("malformed actions counted = %v, want 1", got)
+	}
 
 	a := testAction(h.ruleID, uuid.NewString(), "ev-1")
 	h.publish(a, a.DispatchID)

@@ -339,13 +339,26 @@ func TestMatchedRulesBecomeActions(t *testing.T) {
 	vip := purchase("order-1", 900, "VIP")
 	regular := purchase("order-2", 900, "regular")
 	small := purchase("order-3", 100, "VIP")
+	// An event of a source no rule is written for matches nothing, and
+	// does not add the made-up source to the metrics' labels.
+	madeUp := purchase("order-4", 900, "VIP")
+	madeUp.Source = "made-up"
+	shopBefore := testutil.ToFloat64(metrics.RulesEvaluated.WithLabelValues("shop"))
+	withoutRules := testutil.ToFloat64(metrics.RulesEvaluated.WithLabelValues("no_rules"))
 	// The VIP purchase arrives with the trace of the request that sent it.
 	vipMsg := &nats.Msg{Subject: bus.EventSubject(vip.Source, vip.Type), Header: vip.Header(), Data: vip.Data}
 	vipMsg.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	h.publishMsg(vipMsg)
 	h.publish(regular)
 	h.publish(small)
+	h.publish(madeUp)
 	h.waitIdle()
+	if got := testutil.ToFloat64(metrics.RulesEvaluated.WithLabelValues("shop")) - shopBefore; got != 3 {
+		t.Errorf("shop events evaluated = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(metrics.RulesEvaluated.WithLabelValues("no_rules")) - withoutRules; got != 1 {
+		t.Errorf("events of a source without rules counted = %v, want 1 under no_rules", got)
+	}
 
 	got := h.actions()
 	want := sortSummaries([]summary{

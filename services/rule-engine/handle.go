@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -104,11 +101,12 @@ func decode(msg jetstream.Msg) (event.Event, *jetstream.MsgMetadata, error) {
 // evaluate matches ev against its source's rules. It returns the matched
 // rules and the number of rules the source has.
 func (s *Service) evaluate(ev event.Event) ([]*rules.Rule, int, error) {
-	metrics.RulesEvaluated.WithLabelValues(ev.Source).Inc()
 	set := s.rules.forSource(ev.Source)
 	if set == nil {
+		metrics.RulesEvaluated.WithLabelValues(sourceWithoutRules).Inc()
 		return nil, 0, nil
 	}
+	metrics.RulesEvaluated.WithLabelValues(ev.Source).Inc()
 
 	start := time.Now()
 	matched, err := set.Match(ev.Type, ev.Data, nil)
@@ -120,6 +118,11 @@ func (s *Service) evaluate(ev event.Event) ([]*rules.Rule, int, error) {
 	metrics.RulesMatched.WithLabelValues(ev.Source).Add(float64(len(matched)))
 	return matched, set.Len(), nil
 }
+
+// sourceWithoutRules is the source label of an event whose source has no
+// rules loaded, which may be one a client with access to NATS made up, so
+// that the label's values stay the sources rules were written for.
+const sourceWithoutRules = "no_rules"
 
 // actionsFor returns one action for each sink of each matched rule, in the
 // rules' priority order.
@@ -230,34 +233,12 @@ func (s *Service) terminate(ctx context.Context, msg jetstream.Msg, cause error)
 	}
 }
 
-// deadLetterEvent publishes msg's headers and payload on subject, with the
-// subject it came on, why it was refused and how often it was delivered,
-// and returns JetStream's acknowledgement. JetStream's own headers are left
-// out, since an expectation the producer set could refuse the copy. Its
-// message id is the message's stream sequence, so a copy made again after a
-// crash is dropped.
+// deadLetterEvent copies msg to subject in the dead-letter stream (see
+// bus.CopyToDeadLetters), waiting at most PublishTimeout.
 func (s *Service) deadLetterEvent(ctx context.Context, msg jetstream.Msg, subject string, cause error) (*jetstream.PubAck, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-
-	header := nats.Header{}
-	for k, v := range msg.Headers() {
-		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
-			header[k] = slices.Clone(v)
-		}
-	}
-	header.Set(bus.OriginalSubjectHeader, msg.Subject())
-	header.Set(action.DeadLetterReasonHeader, bus.HeaderText(cause.Error()))
-	var opts []jetstream.PublishOpt
-	if meta, err := msg.Metadata(); err == nil {
-		header.Set(action.DeadLetterAttemptsHeader, strconv.FormatUint(meta.NumDelivered, 10))
-		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("event-dlq.%d", meta.Sequence.Stream)))
-	}
-	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: header, Data: msg.Data()}, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("publish dead letter on %s: %w", subject, err)
-	}
-	return ack, nil
+	return bus.CopyToDeadLetters(ctx, s.js, msg, subject, "event-dlq", cause)
 }
 
 // retry asks JetStream to deliver the event again later, because not all of
