@@ -136,7 +136,7 @@ func NewRegistry(client *http.Client, maxBatch int) Registry {
 // connectNATS connects, ensures the streams and creates or updates the
 // consumer.
 func (s *Service) connectNATS(ctx context.Context) error {
-	nc, err := nats.Connect(s.cfg.NATSURL, nats.Name("zenith-dispatcher"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(s.cfg.NATSURL, bus.ConnectOptions("zenith-dispatcher", s.log)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}

@@ -64,6 +64,7 @@ type accepted struct {
 type publisher struct {
 	js      jetstream.JetStream
 	timeout time.Duration
+	log     *slog.Logger
 }
 
 // complete fills in what the producer may leave out and checks the
@@ -111,8 +112,16 @@ func (p *publisher) publish(ctx context.Context, e *event.Event) (result accepte
 	if err != nil {
 		return accepted{}, notStored(err)
 	}
+	return p.stored(ctx, e, ack), nil
+}
+
+// stored counts and logs an event JetStream acknowledged, a resent one
+// (duplicate) included.
+func (p *publisher) stored(ctx context.Context, e *event.Event, ack *jetstream.PubAck) accepted {
 	metrics.EventsAccepted.WithLabelValues(e.Source).Inc()
-	return accepted{ID: e.ID, Duplicate: ack.Duplicate}, nil
+	p.log.DebugContext(ctx, "event accepted", "source", e.Source, "event_id", e.ID, "event_type", e.Type,
+		"stream_sequence", ack.Sequence, "duplicate", ack.Duplicate)
+	return accepted{ID: e.ID, Duplicate: ack.Duplicate}
 }
 
 // publishAll persists events concurrently and returns one outcome or error
@@ -146,8 +155,7 @@ func (p *publisher) publishAll(ctx context.Context, events []event.Event) ([]acc
 func (p *publisher) await(ctx context.Context, e *event.Event, future jetstream.PubAckFuture) (accepted, error) {
 	select {
 	case ack := <-future.Ok():
-		metrics.EventsAccepted.WithLabelValues(e.Source).Inc()
-		return accepted{ID: e.ID, Duplicate: ack.Duplicate}, nil
+		return p.stored(ctx, e, ack), nil
 	case err := <-future.Err():
 		return accepted{}, notStored(err)
 	case <-ctx.Done():

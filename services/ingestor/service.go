@@ -86,7 +86,7 @@ func (s *Service) connect(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("zenith-ingestor"), nats.MaxReconnects(-1))
+	s.nc, err = nats.Connect(s.cfg.NATSURL, bus.ConnectOptions("zenith-ingestor", s.log)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
 	}
@@ -106,7 +106,7 @@ func (s *Service) connect(ctx context.Context) error {
 		return fmt.Errorf("subscribe to configuration changes: %w", err)
 	}
 	s.server = &http.Server{
-		Handler:           s.routes(&publisher{js: js, timeout: s.cfg.PublishTimeout}),
+		Handler:           s.routes(&publisher{js: js, timeout: s.cfg.PublishTimeout, log: s.log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		Protocols:         serverProtocols(),

@@ -98,10 +98,7 @@ func (s *Service) open(ctx context.Context) error {
 // connectNATS connects, ensures the streams and creates or updates the
 // durable consumer.
 func (s *Service) connectNATS(ctx context.Context) error {
-	nc, err := nats.Connect(s.cfg.NATSURL,
-		nats.Name("zenith-rule-engine"),
-		nats.MaxReconnects(-1),
-	)
+	nc, err := nats.Connect(s.cfg.NATSURL, bus.ConnectOptions("zenith-rule-engine", s.log)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
