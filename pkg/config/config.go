@@ -410,6 +410,9 @@ func decodeStrict(b []byte, v any, path string) error {
 	}
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
+		if literal, ok := strings.CutPrefix(typeErr.Value, "number "); ok && wholeNumber.MatchString(literal) {
+			return errorAt(join(path, typeErr.Field), "%s is out of range", literal)
+		}
 		return errorAt(join(path, typeErr.Field), "must be a %s", kindName(typeErr.Type.Kind().String()))
 	}
 	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
@@ -421,6 +424,10 @@ func decodeStrict(b []byte, v any, path string) error {
 	}
 	return errorAt(path, "must be a mapping")
 }
+
+// wholeNumber matches a JSON integer, which a type error on an integer
+// field reports only when it does not fit.
+var wholeNumber = regexp.MustCompile(`^-?[0-9]+$`)
 
 func join(path, field string) string {
 	switch {

@@ -260,6 +260,11 @@ func TestParseErrors(t *testing.T) {
 			want: "rules[0].priority: must be a whole number",
 		},
 		{
+			name: "priority out of range",
+			yaml: rule("name: r, source: shop, priority: 99999999999999999999, actions: [archive]"),
+			want: "rules[0].priority: 99999999999999999999 is out of range",
+		},
+		{
 			name: "fallback not a boolean",
 			yaml: rule("name: r, source: shop, fallback: maybe, actions: [archive]"),
 			want: "rules[0].fallback: must be a boolean (true or false)",

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ type wireEvent struct {
 	Data            json.RawMessage `json:"data"`
 }
 
+// byteOrderMark is U+FEFF in UTF-8, which some editors put at the start of
+// a file and JSON text must not begin with.
+var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
+
 // ParseJSON reads one event in the CloudEvents JSON format from body. It
 // reads body once, checking the syntax, the limits and rules ValidateData
 // names (they apply to the whole body, data included), that no attribute is
@@ -31,6 +36,9 @@ func ParseJSON(body []byte) (Event, error) {
 	s := getScanner(body, "body")
 	defer putScanner(s)
 	s.skipSpace()
+	if bytes.HasPrefix(body[s.pos:], byteOrderMark) {
+		return Event{}, fieldErr("body", "must be a JSON object, without a byte order mark before it (RFC 8259)")
+	}
 	if s.pos == len(body) || body[s.pos] != '{' {
 		return Event{}, fieldErr("body", "must be a JSON object")
 	}

@@ -41,6 +41,9 @@ type hostileRow struct {
 	// reason is the zenith_events_rejected_total reason counted, empty for
 	// an accepted event, whose data must then be stored as stored says.
 	reason, stored string
+	// events is how many events a refused batch holds, each counted; 0
+	// means one.
+	events int
 }
 
 // restEvent is a REST body of type a.b with data.
@@ -126,6 +129,8 @@ func hostileRows() []hostileRow {
 			status: 415, code: "unsupported_media_type", message: "Content-Type: must be application/json (or application/cloudevents+json), UTF-8", reason: "unsupported_media_type"},
 		{input: "Content-Type: application/cloudevents+json; charset=utf-8", transport: "REST", body: restEvent(`{"n":2}`),
 			header: map[string]string{"Content-Type": "application/cloudevents+json; charset=utf-8"}, status: 202, stored: `{"n":2}`},
+		{input: "a UTF-8 byte order mark before the body", transport: "REST", body: text("\uFEFF" + `{"type":"a.b","data":{}}`),
+			status: 400, code: "invalid_argument", message: "body: must be a JSON object, without a byte order mark before it (RFC 8259)", reason: "invalid_body"},
 		{input: "data over 256 KiB", transport: "REST",
 			body:   restEvent(`{"l":["` + strings.Repeat(strings.Repeat("x", 1000)+`","`, 262) + `"]}`),
 			status: 413, code: "too_large", message: "data: must be at most 262144 bytes", reason: "too_large"},
@@ -206,10 +211,10 @@ func hostileRows() []hostileRow {
 			status: 400, code: "invalid_argument", message: "unmarshal message: …", reason: "invalid_body"},
 		{input: "batch of 501 events", transport: "Connect",
 			body:   text(`{"events":[` + strings.TrimSuffix(strings.Repeat(`{"type":"a.b","dataJson":"e30="},`, 501), ",") + `]}`),
-			status: 400, code: "invalid_argument", message: "events: must hold 1 to 500 events, not 501", reason: "invalid_batch"},
+			status: 400, code: "invalid_argument", message: "events: must hold 1 to 500 events, not 501", reason: "invalid_batch", events: 501},
 		{input: "batch with one event of another source", transport: "Connect",
 			body:   text(`{"events":[{"type":"a.b","dataJson":"e30="},{"type":"a.b","source":"billing","dataJson":"e30="}]}`),
-			status: 400, code: "invalid_argument", message: `events[1].source: must be "shop", the source of the API key, or left out`, reason: "invalid_source"},
+			status: 400, code: "invalid_argument", message: `events[1].source: must be "shop", the source of the API key, or left out`, reason: "invalid_source", events: 2},
 	}
 }
 
@@ -234,8 +239,8 @@ func TestHostileInput(t *testing.T) {
 				t.Errorf("answer = %d %s %q, want %d %s %q", status, code, message, row.status, row.code, row.message)
 			}
 			if row.reason != "" {
-				if got := rejected(row.reason) - before; got != 1 {
-					t.Errorf("zenith_events_rejected_total{reason=%q} rose by %v, want 1", row.reason, got)
+				if got, want := rejected(row.reason)-before, float64(max(row.events, 1)); got != want {
+					t.Errorf("zenith_events_rejected_total{reason=%q} rose by %v, want %v", row.reason, got, want)
 				}
 				if n := len(h.storedEvents(t)); n != stored {
 					t.Errorf("the refused event was stored")
