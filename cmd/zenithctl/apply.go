@@ -49,7 +49,8 @@ sent.`,
 				return nil, err
 			}
 		}
-		return c.Apply(ctx, connect.NewRequest(req))
+		resp, err := c.Apply(ctx, connect.NewRequest(req))
+		return resp, inFile(file, err)
 	}, func(p printer, msg *zenithv1.ApplyResponse, _ []string) error {
 		return printChanges(p.out, msg.GetChanges(), msg.GetDryRun())
 	})

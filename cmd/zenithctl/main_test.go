@@ -495,6 +495,13 @@ func TestEveryCommand(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, `rule.yaml: condition.all[1].operator: unknown operator "=>"`) {
 		t.Errorf("invalid rule: exit %d, %s", code, errOut)
 	}
+	// A refusal only the server can make (the sink does not exist) names
+	// the file too.
+	writeFile(t, rule, "name: lost\nsource: builds\nactions: [nowhere]\n")
+	code, _, errOut = p.ctl(t, "rules", "create", "-f", rule)
+	if code != exitUsage || !strings.Contains(errOut, `rule.yaml: `) || !strings.Contains(errOut, `"nowhere"`) {
+		t.Errorf("rule naming an unknown sink: exit %d, %s", code, errOut)
+	}
 	code, _, errOut = p.ctl(t, "sinks", "delete", "pager")
 	if code != exitError || !strings.Contains(errOut, "failed_precondition: sink \"pager\": rules act on it (builds/failed-build)") {
 		t.Errorf("deleting a sink in use: exit %d, %s", code, errOut)

@@ -38,6 +38,17 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// inFile names file in the server's refusal of what the file holds, as the
+// checks made here name it (`zenith.yaml: rules[0].actions[0]: ...`).
+// Other errors are returned as they are.
+func inFile(file string, err error) error {
+	var cerr *connect.Error
+	if errors.As(err, &cerr) && cerr.Code() == connect.CodeInvalidArgument {
+		return usagef("%s: %s", file, cerr.Message())
+	}
+	return err
+}
+
 // isCobraUsage reports whether err is cobra's own complaint about the
 // command line, which it does not type.
 func isCobraUsage(err error) bool {

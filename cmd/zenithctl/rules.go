@@ -66,7 +66,8 @@ func ruleSaveCommand(g *globals, update bool) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			return c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule}))
+			resp, err := c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule}))
+			return resp, inFile(file, err)
 		}, showRule[zenithv1.CreateRuleResponse]),
 	}
 	if update {
@@ -76,7 +77,8 @@ func ruleSaveCommand(g *globals, update bool) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			return c.UpdateRule(ctx, connect.NewRequest(&zenithv1.UpdateRuleRequest{Rule: rule}))
+			resp, err := c.UpdateRule(ctx, connect.NewRequest(&zenithv1.UpdateRuleRequest{Rule: rule}))
+			return resp, inFile(file, err)
 		}, showRule[zenithv1.UpdateRuleResponse])
 	}
 	cmd.Long = cmd.Short + `. The file holds one rule as the configuration file writes
