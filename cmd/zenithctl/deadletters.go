@@ -44,13 +44,19 @@ func (f *deadLetterFilter) build() (*zenithv1.DeadLetterFilter, error) {
 }
 
 func deadLettersCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "dlq", Short: "List dead letters and replay them into the dispatchers"}
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List dead-lettered actions and events, and replay them",
+		Long: `The dead-letter stream holds actions no sink took (dlq list, dlq replay)
+and events the rule-engines could not read or evaluate (dlq events list,
+dlq events replay).`,
+	}
 
 	var listFilter deadLetterFilter
 	var limit int32
 	var token string
 	list := &cobra.Command{
-		Use: "list", Short: "List the dead letters not yet delivered, oldest first", Args: args(0, "no arguments"),
+		Use: "list", Short: "List the dead-lettered actions not yet delivered, oldest first", Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListDeadLettersResponse], error) {
 			filter, err := listFilter.build()
 			if err != nil {
@@ -77,7 +83,7 @@ func deadLettersCommand(g *globals) *cobra.Command {
 	var all bool
 	replay := &cobra.Command{
 		Use:   "replay [SEQ...] [filters] [--all]",
-		Short: "Replay dead letters, by sequence or by filter, into the dispatchers",
+		Short: "Replay dead-lettered actions, by sequence or by filter, into the dispatchers",
 		Long: `Replays dead letters: those named by sequence, or every one the filters
 select (without filters, --all is needed). Each goes back to the dispatchers,
 which deliver it again and record the new outcome in its audit row; a dead
@@ -115,6 +121,6 @@ letter whose dispatch was since delivered is skipped.`,
 	}
 	replayFilter.register(replay.Flags())
 	replay.Flags().BoolVar(&all, "all", false, "with no filter, replay every dead letter")
-	cmd.AddCommand(list, replay)
+	cmd.AddCommand(list, replay, eventDeadLettersCommand(g))
 	return cmd
 }
