@@ -2641,7 +2641,12 @@ type AuditEntry struct {
 	// When the rule matched.
 	MatchedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=matched_at,json=matchedAt,proto3" json:"matched_at,omitempty"`
 	// When the outcome was first recorded.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The W3C trace id (32 hex digits) of the trace the dispatch belongs to:
+	// the event's, from the producer's request to the sink. Empty when the
+	// event carried no trace context, and for rows written before trace ids
+	// were recorded.
+	TraceId       string `protobuf:"bytes,17,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2788,6 +2793,13 @@ func (x *AuditEntry) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AuditEntry) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
 // ListAuditRequest selects audit entries; empty fields select everything.
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2806,7 +2818,9 @@ type ListAuditRequest struct {
 	// At most this many entries, 1 to 1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page; empty for the first.
-	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the dispatches of this trace: 32 lower-case hex digits.
+	TraceId       string `protobuf:"bytes,9,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2893,6 +2907,13 @@ func (x *ListAuditRequest) GetPageSize() int32 {
 func (x *ListAuditRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
 	}
 	return ""
 }
@@ -4525,7 +4546,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x06passed\x18\b \x01(\bR\x06passed\x12\x16\n" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x126\n" +
 	"\bchildren\x18\n" +
-	" \x03(\v2\x1a.zenith.v1.ConditionResultR\bchildren\"\xa2\x04\n" +
+	" \x03(\v2\x1a.zenith.v1.ConditionResultR\bchildren\"\xbd\x04\n" +
 	"\n" +
 	"AuditEntry\x12\x1f\n" +
 	"\vdispatch_id\x18\x01 \x01(\tR\n" +
@@ -4551,7 +4572,8 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"matched_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tmatchedAt\x129\n" +
 	"\n" +
-	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x8d\x02\n" +
+	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x19\n" +
+	"\btrace_id\x18\x11 \x01(\tR\atraceId\"\xa8\x02\n" +
 	"\x10ListAuditRequest\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x12\n" +
@@ -4561,7 +4583,8 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
 	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\b \x01(\tR\tpageToken\"l\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\x12\x19\n" +
+	"\btrace_id\x18\t \x01(\tR\atraceId\"l\n" +
 	"\x11ListAuditResponse\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.zenith.v1.AuditEntryR\aentries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe4\x01\n" +
