@@ -130,18 +130,14 @@ again; an action of it already in the audit log is not delivered again.
 Replaying a dead letter twice publishes it once. A malformed event cannot be
 replayed: naming one by sequence fails, and a filter skips it.`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.ReplayEventDeadLettersResponse], error) {
-			req := &zenithv1.ReplayEventDeadLettersRequest{All: all}
-			for _, arg := range a {
-				seq, err := strconv.ParseUint(arg, 10, 64)
-				if err != nil {
-					return nil, usagef("%q is not a dead letter's sequence", arg)
-				}
-				req.Sequences = append(req.Sequences, seq)
+			seqs, err := sequences(a)
+			if err != nil {
+				return nil, err
 			}
+			req := &zenithv1.ReplayEventDeadLettersRequest{All: all, Sequences: seqs}
 			if len(req.Sequences) == 0 && filter.empty() && !all {
 				return nil, usagef("choose the dead-lettered events to replay: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one")
 			}
-			var err error
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err
 			}

@@ -89,18 +89,14 @@ select (without filters, --all is needed). Each goes back to the dispatchers,
 which deliver it again and record the new outcome in its audit row; a dead
 letter whose dispatch was since delivered is skipped.`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.ReplayDeadLettersResponse], error) {
-			req := &zenithv1.ReplayDeadLettersRequest{All: all}
-			for _, arg := range a {
-				seq, err := strconv.ParseUint(arg, 10, 64)
-				if err != nil {
-					return nil, usagef("%q is not a dead letter's sequence", arg)
-				}
-				req.Sequences = append(req.Sequences, seq)
+			seqs, err := sequences(a)
+			if err != nil {
+				return nil, err
 			}
+			req := &zenithv1.ReplayDeadLettersRequest{All: all, Sequences: seqs}
 			if len(req.Sequences) == 0 && replayFilter.empty() && !all {
 				return nil, usagef("choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
 			}
-			var err error
 			if req.Filter, err = replayFilter.build(); err != nil {
 				return nil, err
 			}
@@ -123,4 +119,17 @@ letter whose dispatch was since delivered is skipped.`,
 	replay.Flags().BoolVar(&all, "all", false, "with no filter, replay every dead letter")
 	cmd.AddCommand(list, replay, eventDeadLettersCommand(g))
 	return cmd
+}
+
+// sequences reads the dead-letter sequences a replay command names.
+func sequences(args []string) ([]uint64, error) {
+	var seqs []uint64
+	for _, arg := range args {
+		seq, err := strconv.ParseUint(arg, 10, 64)
+		if err != nil {
+			return nil, usagef("%q is not a dead letter's sequence", arg)
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, nil
 }
