@@ -2,7 +2,7 @@
 -- its ENGINE_MAX_DELIVER deliveries (its actions could never be stored, or
 -- evaluating it kept failing), or one that was delivered again and again
 -- without ever being settled. Each row says why, beside the event's copy in
--- the ZENITH_DLQ stream (subject zenith.dlq.events.<source>, sequence
+-- the ZENITH_DLQ stream (subject zenith.dlq.events.<reason>, sequence
 -- dlq_sequence), so that an operator finds it with a query and can publish it
 -- again. An event dead-lettered twice keeps one row, with the last reason.
 

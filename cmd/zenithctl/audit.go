@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -18,12 +19,14 @@ func auditCommand(g *globals) *cobra.Command {
 	var since, until string
 	var limit int32
 	cmd := &cobra.Command{
-		Use:   "audit [--event-id ID] [--rule NAME] [--sink NAME] [--status STATUS] [--since T] [--until T]",
+		Use:   "audit [--event-id ID] [--trace-id ID] [--rule NAME] [--sink NAME] [--status STATUS] [--since T] [--until T]",
 		Short: "List dispatch outcomes, newest first",
 		Long: `Lists dispatch outcomes, newest first, a page at a time. --since and --until
 take an RFC 3339 time or a duration back from now (such as 1h); --since
-cannot be in the future. When more
-entries follow, the last line gives the --page-token of the next page.`,
+cannot be in the future. The TRACE column is the id of the dispatch's
+trace, the event's own from the producer's request to the sink: look it up
+in the tracing backend. When more entries follow, the last line gives the
+--page-token of the next page.`,
 		Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListAuditResponse], error) {
 			var err error
@@ -39,9 +42,10 @@ entries follow, the last line gives the --page-token of the next page.`,
 			rows := make([][]string, len(msg.GetEntries()))
 			for i, e := range msg.GetEntries() {
 				rows[i] = []string{when(e.GetCreatedAt()), e.GetEventId(), e.GetRule() + " v" + strconv.FormatInt(e.GetRuleVersion(), 10),
-					e.GetSink(), e.GetStatus(), strconv.Itoa(int(e.GetAttempts())), strconv.Itoa(int(e.GetHttpStatus())), e.GetError()}
+					e.GetSink(), e.GetStatus(), strconv.Itoa(int(e.GetAttempts())), strconv.Itoa(int(e.GetHttpStatus())),
+					cmp.Or(e.GetTraceId(), "-"), e.GetError()}
 			}
-			if err := p.table([]string{"TIME", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "HTTP", "ERROR"}, rows); err != nil {
+			if err := p.table([]string{"TIME", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "HTTP", "TRACE", "ERROR"}, rows); err != nil {
 				return err
 			}
 			return nextPage(p, msg.GetNextPageToken())
@@ -49,6 +53,7 @@ entries follow, the last line gives the --page-token of the next page.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.EventId, "event-id", "", "only this event's dispatches")
+	f.StringVar(&req.TraceId, "trace-id", "", "only this trace's dispatches (32 hex digits)")
 	f.StringVar(&req.Rule, "rule", "", "only this rule's")
 	f.StringVar(&req.Sink, "sink", "", "only this sink's")
 	f.StringVar(&req.Status, "status", "", "only delivered or dead_lettered")

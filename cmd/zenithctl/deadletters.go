@@ -44,13 +44,19 @@ func (f *deadLetterFilter) build() (*zenithv1.DeadLetterFilter, error) {
 }
 
 func deadLettersCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "dlq", Short: "List dead letters and replay them into the dispatchers"}
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List dead-lettered actions and events, and replay them",
+		Long: `The dead-letter stream holds actions no sink took (dlq list, dlq replay)
+and events the rule-engines could not read or evaluate (dlq events list,
+dlq events replay).`,
+	}
 
 	var listFilter deadLetterFilter
 	var limit int32
 	var token string
 	list := &cobra.Command{
-		Use: "list", Short: "List the dead letters not yet delivered, oldest first", Args: args(0, "no arguments"),
+		Use: "list", Short: "List the dead-lettered actions not yet delivered, oldest first", Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListDeadLettersResponse], error) {
 			filter, err := listFilter.build()
 			if err != nil {
@@ -77,24 +83,20 @@ func deadLettersCommand(g *globals) *cobra.Command {
 	var all bool
 	replay := &cobra.Command{
 		Use:   "replay [SEQ...] [filters] [--all]",
-		Short: "Replay dead letters, by sequence or by filter, into the dispatchers",
+		Short: "Replay dead-lettered actions, by sequence or by filter, into the dispatchers",
 		Long: `Replays dead letters: those named by sequence, or every one the filters
 select (without filters, --all is needed). Each goes back to the dispatchers,
 which deliver it again and record the new outcome in its audit row; a dead
 letter whose dispatch was since delivered is skipped.`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.ReplayDeadLettersResponse], error) {
-			req := &zenithv1.ReplayDeadLettersRequest{All: all}
-			for _, arg := range a {
-				seq, err := strconv.ParseUint(arg, 10, 64)
-				if err != nil {
-					return nil, usagef("%q is not a dead letter's sequence", arg)
-				}
-				req.Sequences = append(req.Sequences, seq)
+			seqs, err := sequences(a)
+			if err != nil {
+				return nil, err
 			}
+			req := &zenithv1.ReplayDeadLettersRequest{All: all, Sequences: seqs}
 			if len(req.Sequences) == 0 && replayFilter.empty() && !all {
 				return nil, usagef("choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
 			}
-			var err error
 			if req.Filter, err = replayFilter.build(); err != nil {
 				return nil, err
 			}
@@ -115,6 +117,19 @@ letter whose dispatch was since delivered is skipped.`,
 	}
 	replayFilter.register(replay.Flags())
 	replay.Flags().BoolVar(&all, "all", false, "with no filter, replay every dead letter")
-	cmd.AddCommand(list, replay)
+	cmd.AddCommand(list, replay, eventDeadLettersCommand(g))
 	return cmd
+}
+
+// sequences reads the dead-letter sequences a replay command names.
+func sequences(args []string) ([]uint64, error) {
+	var seqs []uint64
+	for _, arg := range args {
+		seq, err := strconv.ParseUint(arg, 10, 64)
+		if err != nil {
+			return nil, usagef("%q is not a dead letter's sequence", arg)
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, nil
 }

@@ -88,6 +88,8 @@ func TestInputRefusedBeforeAnyCall(t *testing.T) {
 		{"audit since in the future", []string{"audit", "--since", "-1h"}, "--since -1h is in the future"},
 		{"dlq since in the future", []string{"dlq", "list", "--since", "2999-01-01T00:00:00Z"}, "is in the future"},
 		{"a replay choosing nothing", []string{"dlq", "replay"}, "or --all for every one"},
+		{"an event replay choosing nothing", []string{"dlq", "events", "replay", "--include-replayed"}, "or --all for every one"},
+		{"an event replay of no sequence", []string{"dlq", "events", "replay", "seven"}, `"seven" is not a dead letter's sequence`},
 		{"a server that is not a URL", []string{"sources", "list", "--server", "ftp://127.0.0.1:8081"}, "--server (or ZENITH_SERVER) must be the admin API's address"},
 	}
 	for _, tt := range tests {

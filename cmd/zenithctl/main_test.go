@@ -488,7 +488,7 @@ func TestEveryCommand(t *testing.T) {
 	wantLines(t, "rules enable", p.mustCtl(t, "rules", "enable", "builds/failed-build"), "builds/failed-build  4        yes")
 	wantLines(t, "rules get", p.mustCtl(t, "rules", "get", "builds/failed-build"), `"operator":"!="`)
 	wantLines(t, "rules list", p.mustCtl(t, "rules", "list", "--source", "builds"), "builds/failed-build")
-	wantLines(t, "audit", p.mustCtl(t, "audit", "--since", "1h"), "TIME", "EVENT")
+	wantLines(t, "audit", p.mustCtl(t, "audit", "--since", "1h"), "TIME", "EVENT", "TRACE")
 
 	writeFile(t, rule, "name: bad\nsource: builds\ncondition: {all: [{field: a, operator: '==', value: 1}, {field: b, operator: '=>', value: 2}]}\nactions: [pager]\n")
 	code, _, errOut = p.ctl(t, "rules", "create", "-f", rule)

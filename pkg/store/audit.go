@@ -38,11 +38,14 @@ type AuditRecord struct {
 	EventTime  time.Time
 	MatchedAt  time.Time
 	CreatedAt  time.Time
+	// TraceID is the W3C trace id (32 hex digits) of the dispatch's trace;
+	// empty when it had no trace context.
+	TraceID string
 }
 
 const auditColumns = `dispatch_id, event_id, source, event_type, rule_id::TEXT, rule_name, rule_version,
 	sink_id::TEXT, sink_name, sink_type, status, attempts, COALESCE(http_status, 0), latency_us,
-	error, event_time, matched_at, created_at`
+	error, event_time, matched_at, created_at, COALESCE(trace_id, '')`
 
 // InsertAudit writes records in one round trip. A record whose dispatch is
 // already recorded as delivered is skipped, so writing the outcome of a
@@ -55,16 +58,17 @@ func (s *Store) InsertAudit(ctx context.Context, records []AuditRecord) error {
 		batch.Queue(`
 			INSERT INTO audit_log (dispatch_id, event_id, source, event_type, rule_id, rule_name,
 				rule_version, sink_id, sink_name, sink_type, status, attempts, http_status,
-				latency_us, error, event_time, matched_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+				latency_us, error, event_time, matched_at, trace_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			ON CONFLICT (dispatch_id) DO UPDATE SET
 				rule_version = excluded.rule_version, status = excluded.status,
 				attempts = excluded.attempts, http_status = excluded.http_status,
-				latency_us = excluded.latency_us, error = excluded.error
+				latency_us = excluded.latency_us, error = excluded.error,
+				trace_id = COALESCE(excluded.trace_id, audit_log.trace_id)
 			WHERE audit_log.status = 'dead_lettered'`,
 			r.DispatchID, r.EventID, r.Source, r.EventType, r.RuleID, r.RuleName, r.RuleVersion,
 			r.SinkID, r.SinkName, r.SinkType, r.Status, r.Attempts, nullInt(r.HTTPStatus),
-			r.Latency.Microseconds(), r.Error, r.EventTime, r.MatchedAt)
+			r.Latency.Microseconds(), r.Error, r.EventTime, r.MatchedAt, nullString(r.TraceID))
 	}
 	if err := s.q.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("write %d audit rows: %w", len(records), err)
@@ -106,6 +110,7 @@ type AuditFilter struct {
 	RuleName string
 	SinkName string
 	Status   string
+	TraceID  string
 	// Since and Until bound the rows' creation time: Since <= t < Until.
 	Since, Until time.Time
 }
@@ -133,6 +138,7 @@ func (s *Store) ListAudit(ctx context.Context, filter AuditFilter, after *AuditC
 		{"rule_name = $%d", filter.RuleName},
 		{"sink_name = $%d", filter.SinkName},
 		{"status = $%d", filter.Status},
+		{"trace_id = $%d", filter.TraceID},
 	} {
 		if f.value != "" {
 			add(f.cond, f.value)
@@ -207,13 +213,20 @@ func scanAudit(row pgx.Row) (AuditRecord, error) {
 	var latencyUS int64
 	err := row.Scan(&r.DispatchID, &r.EventID, &r.Source, &r.EventType, &r.RuleID, &r.RuleName,
 		&r.RuleVersion, &r.SinkID, &r.SinkName, &r.SinkType, &r.Status, &r.Attempts, &r.HTTPStatus,
-		&latencyUS, &r.Error, &r.EventTime, &r.MatchedAt, &r.CreatedAt)
+		&latencyUS, &r.Error, &r.EventTime, &r.MatchedAt, &r.CreatedAt, &r.TraceID)
 	r.Latency = time.Duration(latencyUS) * time.Microsecond
 	return r, err
 }
 
 func nullInt(v int) any {
 	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+func nullString(v string) any {
+	if v == "" {
 		return nil
 	}
 	return v

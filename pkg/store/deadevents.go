@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,10 +21,14 @@ type EventDeadLetter struct {
 	Deliveries  int
 	DLQSequence uint64
 	CreatedAt   time.Time
+	// ReplayedAt is when the dead letter at DLQSequence was replayed through
+	// the admin API; zero while it waits.
+	ReplayedAt time.Time
 }
 
 // RecordEventDeadLetter writes the row of a dead-lettered event. An event
-// recorded before takes the new reason, deliveries and sequence.
+// recorded before takes the new reason, deliveries and sequence, and is no
+// longer marked replayed: its new dead letter waits.
 func (s *Store) RecordEventDeadLetter(ctx context.Context, d EventDeadLetter) error {
 	_, err := s.q.Exec(ctx, `
 		INSERT INTO event_dead_letters (source, event_id, event_type, reason, deliveries, dlq_sequence)
@@ -31,7 +36,7 @@ func (s *Store) RecordEventDeadLetter(ctx context.Context, d EventDeadLetter) er
 		ON CONFLICT (source, event_id) DO UPDATE SET
 			event_type = excluded.event_type, reason = excluded.reason,
 			deliveries = excluded.deliveries, dlq_sequence = excluded.dlq_sequence,
-			created_at = now()`,
+			created_at = now(), replayed_at = NULL`,
 		d.Source, d.EventID, d.EventType, d.Reason, d.Deliveries, int64(d.DLQSequence))
 	if err != nil {
 		return fmt.Errorf("record dead-lettered event %s/%s: %w", d.Source, d.EventID, err)
@@ -43,21 +48,59 @@ func (s *Store) RecordEventDeadLetter(ctx context.Context, d EventDeadLetter) er
 // at most limit of them.
 func (s *Store) EventDeadLetters(ctx context.Context, source string, limit int) ([]EventDeadLetter, error) {
 	rows, err := s.q.Query(ctx, `
-		SELECT source, event_id, event_type, reason, deliveries, dlq_sequence, created_at
+		SELECT `+eventDeadLetterColumns+`
 		FROM event_dead_letters WHERE source = $1
 		ORDER BY created_at DESC, event_id LIMIT $2`, source, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list dead-lettered events: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (EventDeadLetter, error) {
-		var d EventDeadLetter
-		var seq int64
-		err := row.Scan(&d.Source, &d.EventID, &d.EventType, &d.Reason, &d.Deliveries, &seq, &d.CreatedAt)
-		d.DLQSequence = uint64(seq)
-		return d, err
-	})
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (EventDeadLetter, error) { return scanEventDeadLetter(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list dead-lettered events: %w", err)
 	}
 	return list, nil
+}
+
+// EventDeadLetterOf returns the row of the event (source, eventID), which
+// describes its latest dead letter, or ErrNotFound.
+func (s *Store) EventDeadLetterOf(ctx context.Context, source, eventID string) (EventDeadLetter, error) {
+	d, err := scanEventDeadLetter(s.q.QueryRow(ctx, `
+		SELECT `+eventDeadLetterColumns+`
+		FROM event_dead_letters WHERE source = $1 AND event_id = $2`, source, eventID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return EventDeadLetter{}, ErrNotFound
+	}
+	if err != nil {
+		return EventDeadLetter{}, fmt.Errorf("read dead-lettered event %s/%s: %w", source, eventID, err)
+	}
+	return d, nil
+}
+
+// MarkEventDeadLetterReplayed records that the dead letter of the event
+// (source, eventID) at dlqSequence was replayed. It reports whether the row
+// was marked: false when the event has no row, or when its row is about a
+// later dead letter. A dead letter marked before keeps its first time.
+func (s *Store) MarkEventDeadLetterReplayed(ctx context.Context, source, eventID string, dlqSequence uint64) (bool, error) {
+	tag, err := s.q.Exec(ctx, `
+		UPDATE event_dead_letters SET replayed_at = COALESCE(replayed_at, now())
+		WHERE source = $1 AND event_id = $2 AND dlq_sequence = $3`,
+		source, eventID, int64(dlqSequence))
+	if err != nil {
+		return false, fmt.Errorf("mark dead-lettered event %s/%s replayed: %w", source, eventID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const eventDeadLetterColumns = `source, event_id, event_type, reason, deliveries, dlq_sequence, created_at, replayed_at`
+
+func scanEventDeadLetter(row pgx.Row) (EventDeadLetter, error) {
+	var d EventDeadLetter
+	var seq int64
+	var replayedAt *time.Time
+	err := row.Scan(&d.Source, &d.EventID, &d.EventType, &d.Reason, &d.Deliveries, &seq, &d.CreatedAt, &replayedAt)
+	d.DLQSequence = uint64(seq)
+	if replayedAt != nil {
+		d.ReplayedAt = *replayedAt
+	}
+	return d, err
 }

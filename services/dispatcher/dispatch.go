@@ -448,12 +448,18 @@ func (s *Service) publishDeadLetter(ctx context.Context, j job, out outcome, rea
 }
 
 // record hands the outcome to the audit writer, which acknowledges the
-// action once the row is committed, and returns status. If ctx ends while
+// action once the row is committed, and returns status. The row carries the
+// trace id of ctx's span, which continues the event's trace. If ctx ends while
 // the writer is backed up, the action is handed back instead: delivered
 // again later, it is at worst a duplicate carrying the same webhook-id.
 func (s *Service) record(ctx context.Context, j job, status string, out outcome) string {
 	s.attempts.forget(j.action.DispatchID)
-	job := auditJob{record: auditRecord(j.action, status, out), msg: j.msg, trace: trace.SpanContextFromContext(ctx)}
+	span := trace.SpanContextFromContext(ctx)
+	rec := auditRecord(j.action, status, out)
+	if span.HasTraceID() {
+		rec.TraceID = span.TraceID().String()
+	}
+	job := auditJob{record: rec, msg: j.msg, trace: span}
 	if !s.audit.submit(ctx, job) {
 		return s.handBack(ctx, j, fmt.Errorf("audit writer backed up: %w", ctx.Err()))
 	}

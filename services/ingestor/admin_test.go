@@ -658,6 +658,7 @@ func TestAdminAuditPages(t *testing.T) {
 			Status: status, Attempts: 1, EventTime: base, MatchedAt: base,
 		})
 	}
+	records[2].TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	// One row per write, so each has its own creation time.
 	for _, r := range records {
 		if err := h.st.InsertAudit(ctx, []store.AuditRecord{r}); err != nil {
@@ -692,6 +693,13 @@ func TestAdminAuditPages(t *testing.T) {
 	if len(one.GetEntries()) != 1 || one.GetEntries()[0].GetDispatchId() != "d-c" {
 		t.Errorf("rows of evt-c = %v", one.GetEntries())
 	}
+	traced := must(h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{TraceId: records[2].TraceID})))(t)
+	if len(traced.GetEntries()) != 1 || traced.GetEntries()[0].GetTraceId() != records[2].TraceID || traced.GetEntries()[0].GetEventId() != "evt-c" {
+		t.Errorf("rows of trace %s = %v", records[2].TraceID, traced.GetEntries())
+	}
+	if e := one.GetEntries(); len(e) == 1 && e[0].GetTraceId() != records[2].TraceID {
+		t.Errorf("row of evt-c has trace %q, want %s", e[0].GetTraceId(), records[2].TraceID)
+	}
 	none := must(h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{Until: timestamppb.New(base)})))(t)
 	if len(none.GetEntries()) != 0 {
 		t.Errorf("rows before they were written = %v", none.GetEntries())
@@ -699,6 +707,8 @@ func TestAdminAuditPages(t *testing.T) {
 
 	_, err := h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{Status: "lost"}))
 	wantCode(t, "bad status", err, connect.CodeInvalidArgument, "status: ")
+	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{TraceId: "4BF92F3577B34DA6A3CE929D0E0E4736"}))
+	wantCode(t, "bad trace id", err, connect.CodeInvalidArgument, "trace_id: must be 32 lower-case hex digits")
 	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{PageToken: "garbage"}))
 	wantCode(t, "bad token", err, connect.CodeInvalidArgument, "page_token")
 	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{PageSize: 5000}))

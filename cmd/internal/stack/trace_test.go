@@ -52,7 +52,9 @@ func TestOneTraceFromRequestToSink(t *testing.T) {
 	recorder := spans()
 	var logs lockedBuffer
 	// An action put back for later on a loaded machine comes back soon.
-	p := startPipelineWith(t, setup{logs: &logs, env: map[string]string{"DISPATCHER_REDELIVERY_BASE": "50ms"}})
+	p := startPipelineWith(t, setup{logs: &logs, env: map[string]string{
+		"DISPATCHER_REDELIVERY_BASE": "50ms", "ZENITH_ADMIN_TOKENS": traceAdminToken,
+	}})
 
 	for i, transport := range []string{"rest", "connect", "grpc"} {
 		t.Run(transport, func(t *testing.T) {
@@ -73,7 +75,42 @@ func TestOneTraceFromRequestToSink(t *testing.T) {
 			checkChain(t, chain, received)
 			dispatchID := attrValue(chain["send zenith.actions.{sink_type}"], "messaging.message.id")
 			checkLogs(t, logs.String(), traceID, eventID, dispatchID)
+			p.checkAuditTrace(t, traceID, eventID, dispatchID)
 		})
+	}
+}
+
+// traceAdminToken opens the admin API of TestOneTraceFromRequestToSink.
+const traceAdminToken = "trace-admin-token-0123456789"
+
+// checkAuditTrace checks that the audit row of the event's dispatch holds
+// its trace id, and that the admin API finds the row by it.
+func (p *pipeline) checkAuditTrace(t *testing.T, traceID, eventID, dispatchID string) {
+	t.Helper()
+	ctx := context.Background()
+	client := zenithv1connect.NewAdminServiceClient(http.DefaultClient, "http://"+p.stack.Ingestor.AdminAPIAddr())
+	list := func(req *zenithv1.ListAuditRequest) []*zenithv1.AuditEntry {
+		r := connect.NewRequest(req)
+		r.Header().Set("Authorization", "Bearer "+traceAdminToken)
+		resp, err := client.ListAudit(ctx, r)
+		if err != nil {
+			t.Fatalf("ListAudit: %v", err)
+		}
+		return resp.Msg.GetEntries()
+	}
+	// The row is committed after the delivery the receiver saw.
+	var byEvent []*zenithv1.AuditEntry
+	testenv.WaitFor(t, 5*time.Second, func() bool {
+		byEvent = list(&zenithv1.ListAuditRequest{EventId: eventID})
+		return len(byEvent) == 1
+	})
+	if e := byEvent[0]; e.GetTraceId() != traceID || e.GetDispatchId() != dispatchID {
+		t.Errorf("audit row of %s: trace %q, dispatch %s; want trace %s, dispatch %s",
+			eventID, e.GetTraceId(), e.GetDispatchId(), traceID, dispatchID)
+	}
+	byTrace := list(&zenithv1.ListAuditRequest{TraceId: traceID})
+	if len(byTrace) != 1 || byTrace[0].GetEventId() != eventID {
+		t.Errorf("audit rows of trace %s = %v, want the one of %s", traceID, byTrace, eventID)
 	}
 }
 

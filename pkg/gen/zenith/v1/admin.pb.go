@@ -2674,7 +2674,12 @@ type AuditEntry struct {
 	// When the rule matched.
 	MatchedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=matched_at,json=matchedAt,proto3" json:"matched_at,omitempty"`
 	// When the outcome was first recorded.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The W3C trace id (32 hex digits) of the trace the dispatch belongs to:
+	// the event's, from the producer's request to the sink. Empty when the
+	// event carried no trace context, and for rows written before trace ids
+	// were recorded.
+	TraceId       string `protobuf:"bytes,17,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2821,6 +2826,13 @@ func (x *AuditEntry) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AuditEntry) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
 // ListAuditRequest selects audit entries; empty fields select everything.
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2839,7 +2851,9 @@ type ListAuditRequest struct {
 	// At most this many entries, 1 to 1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page; empty for the first.
-	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the dispatches of this trace: 32 lower-case hex digits.
+	TraceId       string `protobuf:"bytes,9,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2926,6 +2940,13 @@ func (x *ListAuditRequest) GetPageSize() int32 {
 func (x *ListAuditRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
 	}
 	return ""
 }
@@ -3535,6 +3556,592 @@ func (x *ReplayOutcome) GetSkipped() string {
 	return ""
 }
 
+// EventDeadLetterFilter selects dead-lettered events; empty fields select
+// everything.
+type EventDeadLetterFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this source's events.
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Only the events with this id.
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// Only the events of this type.
+	EventType string `protobuf:"bytes,3,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// Only those dead-lettered for this reason, such as invalid_id or
+	// actions_not_stored.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Only those dead-lettered at or after this time.
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	// Only those dead-lettered before this time.
+	Until *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	// Also those replayed, or dead-lettered again since.
+	IncludeReplayed bool `protobuf:"varint,7,opt,name=include_replayed,json=includeReplayed,proto3" json:"include_replayed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *EventDeadLetterFilter) Reset() {
+	*x = EventDeadLetterFilter{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventDeadLetterFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventDeadLetterFilter) ProtoMessage() {}
+
+func (x *EventDeadLetterFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventDeadLetterFilter.ProtoReflect.Descriptor instead.
+func (*EventDeadLetterFilter) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *EventDeadLetterFilter) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *EventDeadLetterFilter) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EventDeadLetterFilter) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *EventDeadLetterFilter) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EventDeadLetterFilter) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *EventDeadLetterFilter) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *EventDeadLetterFilter) GetIncludeReplayed() bool {
+	if x != nil {
+		return x.IncludeReplayed
+	}
+	return false
+}
+
+// EventDeadLetter is an event the rule-engines could not read or gave up
+// on, as it arrived.
+type EventDeadLetter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its position in the dead-letter stream; names it for a replay.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The event's source; empty when the event does not say.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// The event's id; empty when the event does not say.
+	EventId string `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// The event's type; empty when the event does not say.
+	EventType string `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// Why it was dead-lettered, as a label: a malformed event's problem
+	// (invalid_id, invalid_data, wrong_subject, ...) or a poison event's
+	// (actions_not_stored, evaluation_panicked, not_settled).
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Why it was dead-lettered, in a line.
+	ReasonText string `protobuf:"bytes,6,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
+	// The subject the event was published on.
+	OriginalSubject string `protobuf:"bytes,7,opt,name=original_subject,json=originalSubject,proto3" json:"original_subject,omitempty"`
+	// When it was dead-lettered.
+	DeadLetteredAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=dead_lettered_at,json=deadLetteredAt,proto3" json:"dead_lettered_at,omitempty"`
+	// How many times it was delivered to a rule-engine; 0 when unknown.
+	Deliveries int32 `protobuf:"varint,9,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// The message's payload, when it is JSON: the event's data, or the whole
+	// event in the CloudEvents JSON format.
+	Payload *structpb.Value `protobuf:"bytes,10,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The message's payload as text, when it is not JSON.
+	PayloadText string `protobuf:"bytes,11,opt,name=payload_text,json=payloadText,proto3" json:"payload_text,omitempty"`
+	// dead_lettered while it waits; replayed once replayed; superseded when
+	// the event was dead-lettered again since (see that dead letter).
+	Status string `protobuf:"bytes,12,opt,name=status,proto3" json:"status,omitempty"`
+	// When it was replayed.
+	ReplayedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=replayed_at,json=replayedAt,proto3" json:"replayed_at,omitempty"`
+	// Why a replay would be refused, for a malformed event; empty when it can
+	// be replayed.
+	NotReplayable string `protobuf:"bytes,14,opt,name=not_replayable,json=notReplayable,proto3" json:"not_replayable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventDeadLetter) Reset() {
+	*x = EventDeadLetter{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventDeadLetter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventDeadLetter) ProtoMessage() {}
+
+func (x *EventDeadLetter) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventDeadLetter.ProtoReflect.Descriptor instead.
+func (*EventDeadLetter) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *EventDeadLetter) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *EventDeadLetter) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetReasonText() string {
+	if x != nil {
+		return x.ReasonText
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetOriginalSubject() string {
+	if x != nil {
+		return x.OriginalSubject
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetDeadLetteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeadLetteredAt
+	}
+	return nil
+}
+
+func (x *EventDeadLetter) GetDeliveries() int32 {
+	if x != nil {
+		return x.Deliveries
+	}
+	return 0
+}
+
+func (x *EventDeadLetter) GetPayload() *structpb.Value {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *EventDeadLetter) GetPayloadText() string {
+	if x != nil {
+		return x.PayloadText
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *EventDeadLetter) GetReplayedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReplayedAt
+	}
+	return nil
+}
+
+func (x *EventDeadLetter) GetNotReplayable() string {
+	if x != nil {
+		return x.NotReplayable
+	}
+	return ""
+}
+
+// ListEventDeadLettersRequest selects dead-lettered events.
+type ListEventDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which dead-lettered events.
+	Filter *EventDeadLetterFilter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At most this many, 1 to 1000; 0 means 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventDeadLettersRequest) Reset() {
+	*x = ListEventDeadLettersRequest{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventDeadLettersRequest) ProtoMessage() {}
+
+func (x *ListEventDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ListEventDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListEventDeadLettersRequest) GetFilter() *EventDeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListEventDeadLettersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListEventDeadLettersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListEventDeadLettersResponse is one page of dead-lettered events.
+type ListEventDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead-lettered events, oldest first.
+	DeadLetters []*EventDeadLetter `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// Pass it as page_token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventDeadLettersResponse) Reset() {
+	*x = ListEventDeadLettersResponse{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventDeadLettersResponse) ProtoMessage() {}
+
+func (x *ListEventDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ListEventDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListEventDeadLettersResponse) GetDeadLetters() []*EventDeadLetter {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+func (x *ListEventDeadLettersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ReplayEventDeadLettersRequest chooses the dead-lettered events to replay:
+// those named by sequence, or every one the filter selects.
+type ReplayEventDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead letters to replay, by sequence.
+	Sequences []uint64 `protobuf:"varint,1,rep,packed,name=sequences,proto3" json:"sequences,omitempty"`
+	// Replay every dead-lettered event this selects; ignored when sequences
+	// are given. An empty filter selects all of them only with all set.
+	Filter *EventDeadLetterFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Confirms that an empty filter means every dead-lettered event.
+	All           bool `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayEventDeadLettersRequest) Reset() {
+	*x = ReplayEventDeadLettersRequest{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayEventDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayEventDeadLettersRequest) ProtoMessage() {}
+
+func (x *ReplayEventDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayEventDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ReplayEventDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ReplayEventDeadLettersRequest) GetSequences() []uint64 {
+	if x != nil {
+		return x.Sequences
+	}
+	return nil
+}
+
+func (x *ReplayEventDeadLettersRequest) GetFilter() *EventDeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ReplayEventDeadLettersRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+// ReplayEventDeadLettersResponse says what happened to each dead letter
+// chosen.
+type ReplayEventDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One outcome per dead letter, in stream order.
+	Outcomes      []*EventReplayOutcome `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayEventDeadLettersResponse) Reset() {
+	*x = ReplayEventDeadLettersResponse{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayEventDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayEventDeadLettersResponse) ProtoMessage() {}
+
+func (x *ReplayEventDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayEventDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ReplayEventDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ReplayEventDeadLettersResponse) GetOutcomes() []*EventReplayOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+// EventReplayOutcome is what a replay did with one dead-lettered event.
+type EventReplayOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead letter's sequence.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The event's source.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// The event's id.
+	EventId string `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// The event is back in the events stream.
+	Replayed bool `protobuf:"varint,4,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	// Why it was not replayed, when it was not: already replayed, dead-lettered
+	// again since, or malformed.
+	Skipped       string `protobuf:"bytes,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventReplayOutcome) Reset() {
+	*x = EventReplayOutcome{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventReplayOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventReplayOutcome) ProtoMessage() {}
+
+func (x *EventReplayOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventReplayOutcome.ProtoReflect.Descriptor instead.
+func (*EventReplayOutcome) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *EventReplayOutcome) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *EventReplayOutcome) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *EventReplayOutcome) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EventReplayOutcome) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+func (x *EventReplayOutcome) GetSkipped() string {
+	if x != nil {
+		return x.Skipped
+	}
+	return ""
+}
+
 // ApplyRequest is a configuration file to apply.
 type ApplyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3554,7 +4161,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[56]
+	mi := &file_zenith_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3566,7 +4173,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[56]
+	mi := &file_zenith_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3579,7 +4186,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ApplyRequest) GetConfig() []byte {
@@ -3623,7 +4230,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[57]
+	mi := &file_zenith_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3635,7 +4242,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[57]
+	mi := &file_zenith_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3648,7 +4255,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ApplyResponse) GetChanges() []*Change {
@@ -3684,7 +4291,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[58]
+	mi := &file_zenith_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +4303,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[58]
+	mi := &file_zenith_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +4316,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Change) GetKind() string {
@@ -3763,7 +4370,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[59]
+	mi := &file_zenith_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3775,7 +4382,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[59]
+	mi := &file_zenith_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3788,7 +4395,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FieldChange) GetPath() string {
@@ -3976,7 +4583,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	" \x03(\v2\x1a.zenith.v1.ConditionResultR\bchildren\x12\x1d\n" +
 	"\n" +
 	"value_json\x18\v \x01(\tR\tvalueJson\x12\x19\n" +
-	"\bgot_json\x18\f \x01(\tR\agotJson\"\xa2\x04\n" +
+	"\bgot_json\x18\f \x01(\tR\agotJson\"\xbd\x04\n" +
 	"\n" +
 	"AuditEntry\x12\x1f\n" +
 	"\vdispatch_id\x18\x01 \x01(\tR\n" +
@@ -4002,7 +4609,8 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"matched_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tmatchedAt\x129\n" +
 	"\n" +
-	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x8d\x02\n" +
+	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x19\n" +
+	"\btrace_id\x18\x11 \x01(\tR\atraceId\"\xa8\x02\n" +
 	"\x10ListAuditRequest\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x12\n" +
@@ -4012,7 +4620,8 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
 	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\b \x01(\tR\tpageToken\"l\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\x12\x19\n" +
+	"\btrace_id\x18\t \x01(\tR\atraceId\"l\n" +
 	"\x11ListAuditResponse\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.zenith.v1.AuditEntryR\aentries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe4\x01\n" +
@@ -4061,7 +4670,57 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\vdispatch_id\x18\x02 \x01(\tR\n" +
 	"dispatchId\x12\x1a\n" +
 	"\breplayed\x18\x03 \x01(\bR\breplayed\x12\x18\n" +
-	"\askipped\x18\x04 \x01(\tR\askipped\"\xd2\x01\n" +
+	"\askipped\x18\x04 \x01(\tR\askipped\"\x90\x02\n" +
+	"\x15EventDeadLetterFilter\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x03 \x01(\tR\teventType\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12)\n" +
+	"\x10include_replayed\x18\a \x01(\bR\x0fincludeReplayed\"\x9a\x04\n" +
+	"\x0fEventDeadLetter\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x19\n" +
+	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x04 \x01(\tR\teventType\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vreason_text\x18\x06 \x01(\tR\n" +
+	"reasonText\x12)\n" +
+	"\x10original_subject\x18\a \x01(\tR\x0foriginalSubject\x12D\n" +
+	"\x10dead_lettered_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0edeadLetteredAt\x12\x1e\n" +
+	"\n" +
+	"deliveries\x18\t \x01(\x05R\n" +
+	"deliveries\x120\n" +
+	"\apayload\x18\n" +
+	" \x01(\v2\x16.google.protobuf.ValueR\apayload\x12!\n" +
+	"\fpayload_text\x18\v \x01(\tR\vpayloadText\x12\x16\n" +
+	"\x06status\x18\f \x01(\tR\x06status\x12;\n" +
+	"\vreplayed_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"replayedAt\x12%\n" +
+	"\x0enot_replayable\x18\x0e \x01(\tR\rnotReplayable\"\x93\x01\n" +
+	"\x1bListEventDeadLettersRequest\x128\n" +
+	"\x06filter\x18\x01 \x01(\v2 .zenith.v1.EventDeadLetterFilterR\x06filter\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x85\x01\n" +
+	"\x1cListEventDeadLettersResponse\x12=\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x1a.zenith.v1.EventDeadLetterR\vdeadLetters\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x01\n" +
+	"\x1dReplayEventDeadLettersRequest\x12\x1c\n" +
+	"\tsequences\x18\x01 \x03(\x04R\tsequences\x128\n" +
+	"\x06filter\x18\x02 \x01(\v2 .zenith.v1.EventDeadLetterFilterR\x06filter\x12\x10\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\"[\n" +
+	"\x1eReplayEventDeadLettersResponse\x129\n" +
+	"\boutcomes\x18\x01 \x03(\v2\x1d.zenith.v1.EventReplayOutcomeR\boutcomes\"\x99\x01\n" +
+	"\x12EventReplayOutcome\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x19\n" +
+	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12\x1a\n" +
+	"\breplayed\x18\x04 \x01(\bR\breplayed\x12\x18\n" +
+	"\askipped\x18\x05 \x01(\tR\askipped\"\xd2\x01\n" +
 	"\fApplyRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\x12?\n" +
 	"\bapi_keys\x18\x02 \x03(\v2$.zenith.v1.ApplyRequest.ApiKeysEntryR\aapiKeys\x12\x17\n" +
@@ -4082,7 +4741,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\vFieldChange\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
 	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
-	"\x03new\x18\x03 \x01(\tR\x03new2\x88\x0f\n" +
+	"\x03new\x18\x03 \x01(\tR\x03new2\xe7\x10\n" +
 	"\fAdminService\x12Q\n" +
 	"\fCreateSource\x12\x1e.zenith.v1.CreateSourceRequest\x1a\x1f.zenith.v1.CreateSourceResponse\"\x00\x12Q\n" +
 	"\vListSources\x12\x1d.zenith.v1.ListSourcesRequest\x1a\x1e.zenith.v1.ListSourcesResponse\"\x03\x90\x02\x01\x12K\n" +
@@ -4112,7 +4771,9 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\tTestRules\x12\x1b.zenith.v1.TestRulesRequest\x1a\x1c.zenith.v1.TestRulesResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\tListAudit\x12\x1b.zenith.v1.ListAuditRequest\x1a\x1c.zenith.v1.ListAuditResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\x0fListDeadLetters\x12!.zenith.v1.ListDeadLettersRequest\x1a\".zenith.v1.ListDeadLettersResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\x11ReplayDeadLetters\x12#.zenith.v1.ReplayDeadLettersRequest\x1a$.zenith.v1.ReplayDeadLettersResponse\"\x00\x12<\n" +
+	"\x11ReplayDeadLetters\x12#.zenith.v1.ReplayDeadLettersRequest\x1a$.zenith.v1.ReplayDeadLettersResponse\"\x00\x12l\n" +
+	"\x14ListEventDeadLetters\x12&.zenith.v1.ListEventDeadLettersRequest\x1a'.zenith.v1.ListEventDeadLettersResponse\"\x03\x90\x02\x01\x12o\n" +
+	"\x16ReplayEventDeadLetters\x12(.zenith.v1.ReplayEventDeadLettersRequest\x1a).zenith.v1.ReplayEventDeadLettersResponse\"\x00\x12<\n" +
 	"\x05Apply\x12\x17.zenith.v1.ApplyRequest\x1a\x18.zenith.v1.ApplyResponse\"\x00B8Z6github.com/zenith-hq/zenith/pkg/gen/zenith/v1;zenithv1b\x06proto3"
 
 var (
@@ -4127,98 +4788,105 @@ func file_zenith_v1_admin_proto_rawDescGZIP() []byte {
 	return file_zenith_v1_admin_proto_rawDescData
 }
 
-var file_zenith_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_zenith_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_zenith_v1_admin_proto_goTypes = []any{
-	(*Source)(nil),                    // 0: zenith.v1.Source
-	(*CreateSourceRequest)(nil),       // 1: zenith.v1.CreateSourceRequest
-	(*CreateSourceResponse)(nil),      // 2: zenith.v1.CreateSourceResponse
-	(*ListSourcesRequest)(nil),        // 3: zenith.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),       // 4: zenith.v1.ListSourcesResponse
-	(*GetSourceRequest)(nil),          // 5: zenith.v1.GetSourceRequest
-	(*GetSourceResponse)(nil),         // 6: zenith.v1.GetSourceResponse
-	(*UpdateSourceRequest)(nil),       // 7: zenith.v1.UpdateSourceRequest
-	(*UpdateSourceResponse)(nil),      // 8: zenith.v1.UpdateSourceResponse
-	(*DeleteSourceRequest)(nil),       // 9: zenith.v1.DeleteSourceRequest
-	(*DeleteSourceResponse)(nil),      // 10: zenith.v1.DeleteSourceResponse
-	(*APIKey)(nil),                    // 11: zenith.v1.APIKey
-	(*CreateAPIKeyRequest)(nil),       // 12: zenith.v1.CreateAPIKeyRequest
-	(*CreateAPIKeyResponse)(nil),      // 13: zenith.v1.CreateAPIKeyResponse
-	(*ListAPIKeysRequest)(nil),        // 14: zenith.v1.ListAPIKeysRequest
-	(*ListAPIKeysResponse)(nil),       // 15: zenith.v1.ListAPIKeysResponse
-	(*RevokeAPIKeyRequest)(nil),       // 16: zenith.v1.RevokeAPIKeyRequest
-	(*RevokeAPIKeyResponse)(nil),      // 17: zenith.v1.RevokeAPIKeyResponse
-	(*Sink)(nil),                      // 18: zenith.v1.Sink
-	(*CreateSinkRequest)(nil),         // 19: zenith.v1.CreateSinkRequest
-	(*CreateSinkResponse)(nil),        // 20: zenith.v1.CreateSinkResponse
-	(*ListSinksRequest)(nil),          // 21: zenith.v1.ListSinksRequest
-	(*ListSinksResponse)(nil),         // 22: zenith.v1.ListSinksResponse
-	(*GetSinkRequest)(nil),            // 23: zenith.v1.GetSinkRequest
-	(*GetSinkResponse)(nil),           // 24: zenith.v1.GetSinkResponse
-	(*UpdateSinkRequest)(nil),         // 25: zenith.v1.UpdateSinkRequest
-	(*UpdateSinkResponse)(nil),        // 26: zenith.v1.UpdateSinkResponse
-	(*DeleteSinkRequest)(nil),         // 27: zenith.v1.DeleteSinkRequest
-	(*DeleteSinkResponse)(nil),        // 28: zenith.v1.DeleteSinkResponse
-	(*Rule)(nil),                      // 29: zenith.v1.Rule
-	(*CreateRuleRequest)(nil),         // 30: zenith.v1.CreateRuleRequest
-	(*CreateRuleResponse)(nil),        // 31: zenith.v1.CreateRuleResponse
-	(*ListRulesRequest)(nil),          // 32: zenith.v1.ListRulesRequest
-	(*ListRulesResponse)(nil),         // 33: zenith.v1.ListRulesResponse
-	(*GetRuleRequest)(nil),            // 34: zenith.v1.GetRuleRequest
-	(*GetRuleResponse)(nil),           // 35: zenith.v1.GetRuleResponse
-	(*UpdateRuleRequest)(nil),         // 36: zenith.v1.UpdateRuleRequest
-	(*UpdateRuleResponse)(nil),        // 37: zenith.v1.UpdateRuleResponse
-	(*DeleteRuleRequest)(nil),         // 38: zenith.v1.DeleteRuleRequest
-	(*DeleteRuleResponse)(nil),        // 39: zenith.v1.DeleteRuleResponse
-	(*SetRuleEnabledRequest)(nil),     // 40: zenith.v1.SetRuleEnabledRequest
-	(*SetRuleEnabledResponse)(nil),    // 41: zenith.v1.SetRuleEnabledResponse
-	(*TestRulesRequest)(nil),          // 42: zenith.v1.TestRulesRequest
-	(*TestRulesResponse)(nil),         // 43: zenith.v1.TestRulesResponse
-	(*RuleResult)(nil),                // 44: zenith.v1.RuleResult
-	(*ConditionResult)(nil),           // 45: zenith.v1.ConditionResult
-	(*AuditEntry)(nil),                // 46: zenith.v1.AuditEntry
-	(*ListAuditRequest)(nil),          // 47: zenith.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),         // 48: zenith.v1.ListAuditResponse
-	(*DeadLetterFilter)(nil),          // 49: zenith.v1.DeadLetterFilter
-	(*DeadLetter)(nil),                // 50: zenith.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),    // 51: zenith.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),   // 52: zenith.v1.ListDeadLettersResponse
-	(*ReplayDeadLettersRequest)(nil),  // 53: zenith.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil), // 54: zenith.v1.ReplayDeadLettersResponse
-	(*ReplayOutcome)(nil),             // 55: zenith.v1.ReplayOutcome
-	(*ApplyRequest)(nil),              // 56: zenith.v1.ApplyRequest
-	(*ApplyResponse)(nil),             // 57: zenith.v1.ApplyResponse
-	(*Change)(nil),                    // 58: zenith.v1.Change
-	(*FieldChange)(nil),               // 59: zenith.v1.FieldChange
-	nil,                               // 60: zenith.v1.ApplyRequest.ApiKeysEntry
-	(*timestamppb.Timestamp)(nil),     // 61: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),           // 62: google.protobuf.Struct
-	(*Event)(nil),                     // 63: zenith.v1.Event
-	(*structpb.Value)(nil),            // 64: google.protobuf.Value
+	(*Source)(nil),                         // 0: zenith.v1.Source
+	(*CreateSourceRequest)(nil),            // 1: zenith.v1.CreateSourceRequest
+	(*CreateSourceResponse)(nil),           // 2: zenith.v1.CreateSourceResponse
+	(*ListSourcesRequest)(nil),             // 3: zenith.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),            // 4: zenith.v1.ListSourcesResponse
+	(*GetSourceRequest)(nil),               // 5: zenith.v1.GetSourceRequest
+	(*GetSourceResponse)(nil),              // 6: zenith.v1.GetSourceResponse
+	(*UpdateSourceRequest)(nil),            // 7: zenith.v1.UpdateSourceRequest
+	(*UpdateSourceResponse)(nil),           // 8: zenith.v1.UpdateSourceResponse
+	(*DeleteSourceRequest)(nil),            // 9: zenith.v1.DeleteSourceRequest
+	(*DeleteSourceResponse)(nil),           // 10: zenith.v1.DeleteSourceResponse
+	(*APIKey)(nil),                         // 11: zenith.v1.APIKey
+	(*CreateAPIKeyRequest)(nil),            // 12: zenith.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),           // 13: zenith.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),             // 14: zenith.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),            // 15: zenith.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),            // 16: zenith.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),           // 17: zenith.v1.RevokeAPIKeyResponse
+	(*Sink)(nil),                           // 18: zenith.v1.Sink
+	(*CreateSinkRequest)(nil),              // 19: zenith.v1.CreateSinkRequest
+	(*CreateSinkResponse)(nil),             // 20: zenith.v1.CreateSinkResponse
+	(*ListSinksRequest)(nil),               // 21: zenith.v1.ListSinksRequest
+	(*ListSinksResponse)(nil),              // 22: zenith.v1.ListSinksResponse
+	(*GetSinkRequest)(nil),                 // 23: zenith.v1.GetSinkRequest
+	(*GetSinkResponse)(nil),                // 24: zenith.v1.GetSinkResponse
+	(*UpdateSinkRequest)(nil),              // 25: zenith.v1.UpdateSinkRequest
+	(*UpdateSinkResponse)(nil),             // 26: zenith.v1.UpdateSinkResponse
+	(*DeleteSinkRequest)(nil),              // 27: zenith.v1.DeleteSinkRequest
+	(*DeleteSinkResponse)(nil),             // 28: zenith.v1.DeleteSinkResponse
+	(*Rule)(nil),                           // 29: zenith.v1.Rule
+	(*CreateRuleRequest)(nil),              // 30: zenith.v1.CreateRuleRequest
+	(*CreateRuleResponse)(nil),             // 31: zenith.v1.CreateRuleResponse
+	(*ListRulesRequest)(nil),               // 32: zenith.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),              // 33: zenith.v1.ListRulesResponse
+	(*GetRuleRequest)(nil),                 // 34: zenith.v1.GetRuleRequest
+	(*GetRuleResponse)(nil),                // 35: zenith.v1.GetRuleResponse
+	(*UpdateRuleRequest)(nil),              // 36: zenith.v1.UpdateRuleRequest
+	(*UpdateRuleResponse)(nil),             // 37: zenith.v1.UpdateRuleResponse
+	(*DeleteRuleRequest)(nil),              // 38: zenith.v1.DeleteRuleRequest
+	(*DeleteRuleResponse)(nil),             // 39: zenith.v1.DeleteRuleResponse
+	(*SetRuleEnabledRequest)(nil),          // 40: zenith.v1.SetRuleEnabledRequest
+	(*SetRuleEnabledResponse)(nil),         // 41: zenith.v1.SetRuleEnabledResponse
+	(*TestRulesRequest)(nil),               // 42: zenith.v1.TestRulesRequest
+	(*TestRulesResponse)(nil),              // 43: zenith.v1.TestRulesResponse
+	(*RuleResult)(nil),                     // 44: zenith.v1.RuleResult
+	(*ConditionResult)(nil),                // 45: zenith.v1.ConditionResult
+	(*AuditEntry)(nil),                     // 46: zenith.v1.AuditEntry
+	(*ListAuditRequest)(nil),               // 47: zenith.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 48: zenith.v1.ListAuditResponse
+	(*DeadLetterFilter)(nil),               // 49: zenith.v1.DeadLetterFilter
+	(*DeadLetter)(nil),                     // 50: zenith.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),         // 51: zenith.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),        // 52: zenith.v1.ListDeadLettersResponse
+	(*ReplayDeadLettersRequest)(nil),       // 53: zenith.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),      // 54: zenith.v1.ReplayDeadLettersResponse
+	(*ReplayOutcome)(nil),                  // 55: zenith.v1.ReplayOutcome
+	(*EventDeadLetterFilter)(nil),          // 56: zenith.v1.EventDeadLetterFilter
+	(*EventDeadLetter)(nil),                // 57: zenith.v1.EventDeadLetter
+	(*ListEventDeadLettersRequest)(nil),    // 58: zenith.v1.ListEventDeadLettersRequest
+	(*ListEventDeadLettersResponse)(nil),   // 59: zenith.v1.ListEventDeadLettersResponse
+	(*ReplayEventDeadLettersRequest)(nil),  // 60: zenith.v1.ReplayEventDeadLettersRequest
+	(*ReplayEventDeadLettersResponse)(nil), // 61: zenith.v1.ReplayEventDeadLettersResponse
+	(*EventReplayOutcome)(nil),             // 62: zenith.v1.EventReplayOutcome
+	(*ApplyRequest)(nil),                   // 63: zenith.v1.ApplyRequest
+	(*ApplyResponse)(nil),                  // 64: zenith.v1.ApplyResponse
+	(*Change)(nil),                         // 65: zenith.v1.Change
+	(*FieldChange)(nil),                    // 66: zenith.v1.FieldChange
+	nil,                                    // 67: zenith.v1.ApplyRequest.ApiKeysEntry
+	(*timestamppb.Timestamp)(nil),          // 68: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 69: google.protobuf.Struct
+	(*Event)(nil),                          // 70: zenith.v1.Event
+	(*structpb.Value)(nil),                 // 71: google.protobuf.Value
 }
 var file_zenith_v1_admin_proto_depIdxs = []int32{
-	61, // 0: zenith.v1.Source.created_at:type_name -> google.protobuf.Timestamp
-	61, // 1: zenith.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 0: zenith.v1.Source.created_at:type_name -> google.protobuf.Timestamp
+	68, // 1: zenith.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: zenith.v1.CreateSourceResponse.source:type_name -> zenith.v1.Source
 	0,  // 3: zenith.v1.ListSourcesResponse.sources:type_name -> zenith.v1.Source
 	0,  // 4: zenith.v1.GetSourceResponse.source:type_name -> zenith.v1.Source
 	0,  // 5: zenith.v1.UpdateSourceResponse.source:type_name -> zenith.v1.Source
-	61, // 6: zenith.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	61, // 7: zenith.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
-	61, // 8: zenith.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	68, // 6: zenith.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	68, // 7: zenith.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	68, // 8: zenith.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
 	11, // 9: zenith.v1.CreateAPIKeyResponse.api_key:type_name -> zenith.v1.APIKey
 	11, // 10: zenith.v1.ListAPIKeysResponse.api_keys:type_name -> zenith.v1.APIKey
 	11, // 11: zenith.v1.RevokeAPIKeyResponse.api_key:type_name -> zenith.v1.APIKey
-	62, // 12: zenith.v1.Sink.settings:type_name -> google.protobuf.Struct
-	61, // 13: zenith.v1.Sink.created_at:type_name -> google.protobuf.Timestamp
-	61, // 14: zenith.v1.Sink.updated_at:type_name -> google.protobuf.Timestamp
-	62, // 15: zenith.v1.CreateSinkRequest.settings:type_name -> google.protobuf.Struct
+	69, // 12: zenith.v1.Sink.settings:type_name -> google.protobuf.Struct
+	68, // 13: zenith.v1.Sink.created_at:type_name -> google.protobuf.Timestamp
+	68, // 14: zenith.v1.Sink.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 15: zenith.v1.CreateSinkRequest.settings:type_name -> google.protobuf.Struct
 	18, // 16: zenith.v1.CreateSinkResponse.sink:type_name -> zenith.v1.Sink
 	18, // 17: zenith.v1.ListSinksResponse.sinks:type_name -> zenith.v1.Sink
 	18, // 18: zenith.v1.GetSinkResponse.sink:type_name -> zenith.v1.Sink
-	62, // 19: zenith.v1.UpdateSinkRequest.settings:type_name -> google.protobuf.Struct
+	69, // 19: zenith.v1.UpdateSinkRequest.settings:type_name -> google.protobuf.Struct
 	18, // 20: zenith.v1.UpdateSinkResponse.sink:type_name -> zenith.v1.Sink
-	62, // 21: zenith.v1.Rule.condition:type_name -> google.protobuf.Struct
-	61, // 22: zenith.v1.Rule.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 21: zenith.v1.Rule.condition:type_name -> google.protobuf.Struct
+	68, // 22: zenith.v1.Rule.updated_at:type_name -> google.protobuf.Timestamp
 	29, // 23: zenith.v1.CreateRuleRequest.rule:type_name -> zenith.v1.Rule
 	29, // 24: zenith.v1.CreateRuleResponse.rule:type_name -> zenith.v1.Rule
 	29, // 25: zenith.v1.ListRulesResponse.rules:type_name -> zenith.v1.Rule
@@ -4227,81 +4895,94 @@ var file_zenith_v1_admin_proto_depIdxs = []int32{
 	29, // 28: zenith.v1.UpdateRuleResponse.rule:type_name -> zenith.v1.Rule
 	29, // 29: zenith.v1.SetRuleEnabledResponse.rule:type_name -> zenith.v1.Rule
 	29, // 30: zenith.v1.TestRulesRequest.draft:type_name -> zenith.v1.Rule
-	63, // 31: zenith.v1.TestRulesRequest.event:type_name -> zenith.v1.Event
+	70, // 31: zenith.v1.TestRulesRequest.event:type_name -> zenith.v1.Event
 	44, // 32: zenith.v1.TestRulesResponse.results:type_name -> zenith.v1.RuleResult
 	45, // 33: zenith.v1.RuleResult.condition:type_name -> zenith.v1.ConditionResult
-	64, // 34: zenith.v1.ConditionResult.value:type_name -> google.protobuf.Value
-	64, // 35: zenith.v1.ConditionResult.got:type_name -> google.protobuf.Value
+	71, // 34: zenith.v1.ConditionResult.value:type_name -> google.protobuf.Value
+	71, // 35: zenith.v1.ConditionResult.got:type_name -> google.protobuf.Value
 	45, // 36: zenith.v1.ConditionResult.children:type_name -> zenith.v1.ConditionResult
-	61, // 37: zenith.v1.AuditEntry.event_time:type_name -> google.protobuf.Timestamp
-	61, // 38: zenith.v1.AuditEntry.matched_at:type_name -> google.protobuf.Timestamp
-	61, // 39: zenith.v1.AuditEntry.created_at:type_name -> google.protobuf.Timestamp
-	61, // 40: zenith.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	61, // 41: zenith.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	68, // 37: zenith.v1.AuditEntry.event_time:type_name -> google.protobuf.Timestamp
+	68, // 38: zenith.v1.AuditEntry.matched_at:type_name -> google.protobuf.Timestamp
+	68, // 39: zenith.v1.AuditEntry.created_at:type_name -> google.protobuf.Timestamp
+	68, // 40: zenith.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	68, // 41: zenith.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
 	46, // 42: zenith.v1.ListAuditResponse.entries:type_name -> zenith.v1.AuditEntry
-	61, // 43: zenith.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	61, // 44: zenith.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	61, // 45: zenith.v1.DeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
+	68, // 43: zenith.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	68, // 44: zenith.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	68, // 45: zenith.v1.DeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
 	49, // 46: zenith.v1.ListDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
 	50, // 47: zenith.v1.ListDeadLettersResponse.dead_letters:type_name -> zenith.v1.DeadLetter
 	49, // 48: zenith.v1.ReplayDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
 	55, // 49: zenith.v1.ReplayDeadLettersResponse.outcomes:type_name -> zenith.v1.ReplayOutcome
-	60, // 50: zenith.v1.ApplyRequest.api_keys:type_name -> zenith.v1.ApplyRequest.ApiKeysEntry
-	58, // 51: zenith.v1.ApplyResponse.changes:type_name -> zenith.v1.Change
-	59, // 52: zenith.v1.Change.fields:type_name -> zenith.v1.FieldChange
-	1,  // 53: zenith.v1.AdminService.CreateSource:input_type -> zenith.v1.CreateSourceRequest
-	3,  // 54: zenith.v1.AdminService.ListSources:input_type -> zenith.v1.ListSourcesRequest
-	5,  // 55: zenith.v1.AdminService.GetSource:input_type -> zenith.v1.GetSourceRequest
-	7,  // 56: zenith.v1.AdminService.UpdateSource:input_type -> zenith.v1.UpdateSourceRequest
-	9,  // 57: zenith.v1.AdminService.DeleteSource:input_type -> zenith.v1.DeleteSourceRequest
-	12, // 58: zenith.v1.AdminService.CreateAPIKey:input_type -> zenith.v1.CreateAPIKeyRequest
-	14, // 59: zenith.v1.AdminService.ListAPIKeys:input_type -> zenith.v1.ListAPIKeysRequest
-	16, // 60: zenith.v1.AdminService.RevokeAPIKey:input_type -> zenith.v1.RevokeAPIKeyRequest
-	19, // 61: zenith.v1.AdminService.CreateSink:input_type -> zenith.v1.CreateSinkRequest
-	21, // 62: zenith.v1.AdminService.ListSinks:input_type -> zenith.v1.ListSinksRequest
-	23, // 63: zenith.v1.AdminService.GetSink:input_type -> zenith.v1.GetSinkRequest
-	25, // 64: zenith.v1.AdminService.UpdateSink:input_type -> zenith.v1.UpdateSinkRequest
-	27, // 65: zenith.v1.AdminService.DeleteSink:input_type -> zenith.v1.DeleteSinkRequest
-	30, // 66: zenith.v1.AdminService.CreateRule:input_type -> zenith.v1.CreateRuleRequest
-	32, // 67: zenith.v1.AdminService.ListRules:input_type -> zenith.v1.ListRulesRequest
-	34, // 68: zenith.v1.AdminService.GetRule:input_type -> zenith.v1.GetRuleRequest
-	36, // 69: zenith.v1.AdminService.UpdateRule:input_type -> zenith.v1.UpdateRuleRequest
-	38, // 70: zenith.v1.AdminService.DeleteRule:input_type -> zenith.v1.DeleteRuleRequest
-	40, // 71: zenith.v1.AdminService.SetRuleEnabled:input_type -> zenith.v1.SetRuleEnabledRequest
-	42, // 72: zenith.v1.AdminService.TestRules:input_type -> zenith.v1.TestRulesRequest
-	47, // 73: zenith.v1.AdminService.ListAudit:input_type -> zenith.v1.ListAuditRequest
-	51, // 74: zenith.v1.AdminService.ListDeadLetters:input_type -> zenith.v1.ListDeadLettersRequest
-	53, // 75: zenith.v1.AdminService.ReplayDeadLetters:input_type -> zenith.v1.ReplayDeadLettersRequest
-	56, // 76: zenith.v1.AdminService.Apply:input_type -> zenith.v1.ApplyRequest
-	2,  // 77: zenith.v1.AdminService.CreateSource:output_type -> zenith.v1.CreateSourceResponse
-	4,  // 78: zenith.v1.AdminService.ListSources:output_type -> zenith.v1.ListSourcesResponse
-	6,  // 79: zenith.v1.AdminService.GetSource:output_type -> zenith.v1.GetSourceResponse
-	8,  // 80: zenith.v1.AdminService.UpdateSource:output_type -> zenith.v1.UpdateSourceResponse
-	10, // 81: zenith.v1.AdminService.DeleteSource:output_type -> zenith.v1.DeleteSourceResponse
-	13, // 82: zenith.v1.AdminService.CreateAPIKey:output_type -> zenith.v1.CreateAPIKeyResponse
-	15, // 83: zenith.v1.AdminService.ListAPIKeys:output_type -> zenith.v1.ListAPIKeysResponse
-	17, // 84: zenith.v1.AdminService.RevokeAPIKey:output_type -> zenith.v1.RevokeAPIKeyResponse
-	20, // 85: zenith.v1.AdminService.CreateSink:output_type -> zenith.v1.CreateSinkResponse
-	22, // 86: zenith.v1.AdminService.ListSinks:output_type -> zenith.v1.ListSinksResponse
-	24, // 87: zenith.v1.AdminService.GetSink:output_type -> zenith.v1.GetSinkResponse
-	26, // 88: zenith.v1.AdminService.UpdateSink:output_type -> zenith.v1.UpdateSinkResponse
-	28, // 89: zenith.v1.AdminService.DeleteSink:output_type -> zenith.v1.DeleteSinkResponse
-	31, // 90: zenith.v1.AdminService.CreateRule:output_type -> zenith.v1.CreateRuleResponse
-	33, // 91: zenith.v1.AdminService.ListRules:output_type -> zenith.v1.ListRulesResponse
-	35, // 92: zenith.v1.AdminService.GetRule:output_type -> zenith.v1.GetRuleResponse
-	37, // 93: zenith.v1.AdminService.UpdateRule:output_type -> zenith.v1.UpdateRuleResponse
-	39, // 94: zenith.v1.AdminService.DeleteRule:output_type -> zenith.v1.DeleteRuleResponse
-	41, // 95: zenith.v1.AdminService.SetRuleEnabled:output_type -> zenith.v1.SetRuleEnabledResponse
-	43, // 96: zenith.v1.AdminService.TestRules:output_type -> zenith.v1.TestRulesResponse
-	48, // 97: zenith.v1.AdminService.ListAudit:output_type -> zenith.v1.ListAuditResponse
-	52, // 98: zenith.v1.AdminService.ListDeadLetters:output_type -> zenith.v1.ListDeadLettersResponse
-	54, // 99: zenith.v1.AdminService.ReplayDeadLetters:output_type -> zenith.v1.ReplayDeadLettersResponse
-	57, // 100: zenith.v1.AdminService.Apply:output_type -> zenith.v1.ApplyResponse
-	77, // [77:101] is the sub-list for method output_type
-	53, // [53:77] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	68, // 50: zenith.v1.EventDeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	68, // 51: zenith.v1.EventDeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	68, // 52: zenith.v1.EventDeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
+	71, // 53: zenith.v1.EventDeadLetter.payload:type_name -> google.protobuf.Value
+	68, // 54: zenith.v1.EventDeadLetter.replayed_at:type_name -> google.protobuf.Timestamp
+	56, // 55: zenith.v1.ListEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
+	57, // 56: zenith.v1.ListEventDeadLettersResponse.dead_letters:type_name -> zenith.v1.EventDeadLetter
+	56, // 57: zenith.v1.ReplayEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
+	62, // 58: zenith.v1.ReplayEventDeadLettersResponse.outcomes:type_name -> zenith.v1.EventReplayOutcome
+	67, // 59: zenith.v1.ApplyRequest.api_keys:type_name -> zenith.v1.ApplyRequest.ApiKeysEntry
+	65, // 60: zenith.v1.ApplyResponse.changes:type_name -> zenith.v1.Change
+	66, // 61: zenith.v1.Change.fields:type_name -> zenith.v1.FieldChange
+	1,  // 62: zenith.v1.AdminService.CreateSource:input_type -> zenith.v1.CreateSourceRequest
+	3,  // 63: zenith.v1.AdminService.ListSources:input_type -> zenith.v1.ListSourcesRequest
+	5,  // 64: zenith.v1.AdminService.GetSource:input_type -> zenith.v1.GetSourceRequest
+	7,  // 65: zenith.v1.AdminService.UpdateSource:input_type -> zenith.v1.UpdateSourceRequest
+	9,  // 66: zenith.v1.AdminService.DeleteSource:input_type -> zenith.v1.DeleteSourceRequest
+	12, // 67: zenith.v1.AdminService.CreateAPIKey:input_type -> zenith.v1.CreateAPIKeyRequest
+	14, // 68: zenith.v1.AdminService.ListAPIKeys:input_type -> zenith.v1.ListAPIKeysRequest
+	16, // 69: zenith.v1.AdminService.RevokeAPIKey:input_type -> zenith.v1.RevokeAPIKeyRequest
+	19, // 70: zenith.v1.AdminService.CreateSink:input_type -> zenith.v1.CreateSinkRequest
+	21, // 71: zenith.v1.AdminService.ListSinks:input_type -> zenith.v1.ListSinksRequest
+	23, // 72: zenith.v1.AdminService.GetSink:input_type -> zenith.v1.GetSinkRequest
+	25, // 73: zenith.v1.AdminService.UpdateSink:input_type -> zenith.v1.UpdateSinkRequest
+	27, // 74: zenith.v1.AdminService.DeleteSink:input_type -> zenith.v1.DeleteSinkRequest
+	30, // 75: zenith.v1.AdminService.CreateRule:input_type -> zenith.v1.CreateRuleRequest
+	32, // 76: zenith.v1.AdminService.ListRules:input_type -> zenith.v1.ListRulesRequest
+	34, // 77: zenith.v1.AdminService.GetRule:input_type -> zenith.v1.GetRuleRequest
+	36, // 78: zenith.v1.AdminService.UpdateRule:input_type -> zenith.v1.UpdateRuleRequest
+	38, // 79: zenith.v1.AdminService.DeleteRule:input_type -> zenith.v1.DeleteRuleRequest
+	40, // 80: zenith.v1.AdminService.SetRuleEnabled:input_type -> zenith.v1.SetRuleEnabledRequest
+	42, // 81: zenith.v1.AdminService.TestRules:input_type -> zenith.v1.TestRulesRequest
+	47, // 82: zenith.v1.AdminService.ListAudit:input_type -> zenith.v1.ListAuditRequest
+	51, // 83: zenith.v1.AdminService.ListDeadLetters:input_type -> zenith.v1.ListDeadLettersRequest
+	53, // 84: zenith.v1.AdminService.ReplayDeadLetters:input_type -> zenith.v1.ReplayDeadLettersRequest
+	58, // 85: zenith.v1.AdminService.ListEventDeadLetters:input_type -> zenith.v1.ListEventDeadLettersRequest
+	60, // 86: zenith.v1.AdminService.ReplayEventDeadLetters:input_type -> zenith.v1.ReplayEventDeadLettersRequest
+	63, // 87: zenith.v1.AdminService.Apply:input_type -> zenith.v1.ApplyRequest
+	2,  // 88: zenith.v1.AdminService.CreateSource:output_type -> zenith.v1.CreateSourceResponse
+	4,  // 89: zenith.v1.AdminService.ListSources:output_type -> zenith.v1.ListSourcesResponse
+	6,  // 90: zenith.v1.AdminService.GetSource:output_type -> zenith.v1.GetSourceResponse
+	8,  // 91: zenith.v1.AdminService.UpdateSource:output_type -> zenith.v1.UpdateSourceResponse
+	10, // 92: zenith.v1.AdminService.DeleteSource:output_type -> zenith.v1.DeleteSourceResponse
+	13, // 93: zenith.v1.AdminService.CreateAPIKey:output_type -> zenith.v1.CreateAPIKeyResponse
+	15, // 94: zenith.v1.AdminService.ListAPIKeys:output_type -> zenith.v1.ListAPIKeysResponse
+	17, // 95: zenith.v1.AdminService.RevokeAPIKey:output_type -> zenith.v1.RevokeAPIKeyResponse
+	20, // 96: zenith.v1.AdminService.CreateSink:output_type -> zenith.v1.CreateSinkResponse
+	22, // 97: zenith.v1.AdminService.ListSinks:output_type -> zenith.v1.ListSinksResponse
+	24, // 98: zenith.v1.AdminService.GetSink:output_type -> zenith.v1.GetSinkResponse
+	26, // 99: zenith.v1.AdminService.UpdateSink:output_type -> zenith.v1.UpdateSinkResponse
+	28, // 100: zenith.v1.AdminService.DeleteSink:output_type -> zenith.v1.DeleteSinkResponse
+	31, // 101: zenith.v1.AdminService.CreateRule:output_type -> zenith.v1.CreateRuleResponse
+	33, // 102: zenith.v1.AdminService.ListRules:output_type -> zenith.v1.ListRulesResponse
+	35, // 103: zenith.v1.AdminService.GetRule:output_type -> zenith.v1.GetRuleResponse
+	37, // 104: zenith.v1.AdminService.UpdateRule:output_type -> zenith.v1.UpdateRuleResponse
+	39, // 105: zenith.v1.AdminService.DeleteRule:output_type -> zenith.v1.DeleteRuleResponse
+	41, // 106: zenith.v1.AdminService.SetRuleEnabled:output_type -> zenith.v1.SetRuleEnabledResponse
+	43, // 107: zenith.v1.AdminService.TestRules:output_type -> zenith.v1.TestRulesResponse
+	48, // 108: zenith.v1.AdminService.ListAudit:output_type -> zenith.v1.ListAuditResponse
+	52, // 109: zenith.v1.AdminService.ListDeadLetters:output_type -> zenith.v1.ListDeadLettersResponse
+	54, // 110: zenith.v1.AdminService.ReplayDeadLetters:output_type -> zenith.v1.ReplayDeadLettersResponse
+	59, // 111: zenith.v1.AdminService.ListEventDeadLetters:output_type -> zenith.v1.ListEventDeadLettersResponse
+	61, // 112: zenith.v1.AdminService.ReplayEventDeadLetters:output_type -> zenith.v1.ReplayEventDeadLettersResponse
+	64, // 113: zenith.v1.AdminService.Apply:output_type -> zenith.v1.ApplyResponse
+	88, // [88:114] is the sub-list for method output_type
+	62, // [62:88] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_zenith_v1_admin_proto_init() }
@@ -4317,7 +4998,7 @@ func file_zenith_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zenith_v1_admin_proto_rawDesc), len(file_zenith_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   61,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

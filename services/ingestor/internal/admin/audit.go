@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
 
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 	"github.com/zenith-hq/zenith/pkg/store"
@@ -40,12 +41,16 @@ func (s *Server) ListAudit(ctx context.Context, req *connect.Request[zenithv1.Li
 	default:
 		return nil, invalid("status", "must be %s or %s", store.StatusDelivered, store.StatusDeadLettered)
 	}
+	if id := msg.GetTraceId(); id != "" && !validTraceID(id) {
+		return nil, invalid("trace_id", "must be 32 lower-case hex digits, as in a traceparent header")
+	}
 	after, err := decodeAuditToken(msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
 	filter := store.AuditFilter{
 		EventID: msg.GetEventId(), RuleName: msg.GetRule(), SinkName: msg.GetSink(), Status: msg.GetStatus(),
+		TraceID: msg.GetTraceId(),
 	}
 	if msg.GetSince() != nil {
 		filter.Since = msg.GetSince().AsTime()
@@ -108,5 +113,13 @@ func toAuditEntry(r store.AuditRecord) *zenithv1.AuditEntry {
 		Status: r.Status, Attempts: int32(r.Attempts), HttpStatus: int32(r.HTTPStatus),
 		LatencyUs: r.Latency.Microseconds(), Error: r.Error,
 		EventTime: timestamp(r.EventTime), MatchedAt: timestamp(r.MatchedAt), CreatedAt: timestamp(r.CreatedAt),
+		TraceId: r.TraceID,
 	}
+}
+
+// validTraceID reports whether id is a W3C trace id as the audit log holds
+// them: 32 lower-case hex digits, not all zero.
+func validTraceID(id string) bool {
+	tid, err := trace.TraceIDFromHex(id)
+	return err == nil && tid.String() == id
 }

@@ -112,18 +112,11 @@ func (s *Server) replay(ctx context.Context, dl deadLetter) error {
 }
 
 func (s *Server) deadLettersBySequence(ctx context.Context, seqs []uint64) ([]deadLetter, error) {
-	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
-	if err != nil {
-		return nil, fmt.Errorf("open dead-letter stream: %w", err)
-	}
 	var list []deadLetter
 	for i, seq := range seqs {
-		msg, err := stream.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, fmt.Errorf("dead letter %d: %w", seq, store.ErrNotFound)
-		}
+		msg, err := s.deadLetterMsg(ctx, seq)
 		if err != nil {
-			return nil, fmt.Errorf("read dead letter %d: %w", seq, err)
+			return nil, err
 		}
 		dl, err := decodeDeadLetter(msg)
 		if err != nil {
@@ -134,16 +127,41 @@ func (s *Server) deadLettersBySequence(ctx context.Context, seqs []uint64) ([]de
 	return list, s.attachStatuses(ctx, list)
 }
 
+// deadLetterMsg reads the message at seq of the dead-letter stream.
+func (s *Server) deadLetterMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
+	if err != nil {
+		return nil, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	msg, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("dead letter %d: %w", seq, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dead letter %d: %w", seq, err)
+	}
+	return msg, nil
+}
+
 // deadLettersByFilter reads every dead letter filter selects. An empty
 // filter must be confirmed with all.
 func (s *Server) deadLettersByFilter(ctx context.Context, filter *zenithv1.DeadLetterFilter, all bool) ([]deadLetter, error) {
 	if emptyFilter(filter) && !all {
 		return nil, invalid("filter", "is empty: name sequences, narrow the filter, or set all to replay every dead letter")
 	}
-	var list []deadLetter
+	return scanAll(func(start uint64) ([]deadLetter, uint64, error) {
+		return s.scanDeadLetters(ctx, filter, start, replayBatch, maxScan)
+	})
+}
+
+// scanAll calls scan from the stream's start, and again from where each
+// call left off, until the end of the stream, and returns everything the
+// calls returned.
+func scanAll[T any](scan func(start uint64) ([]T, uint64, error)) ([]T, error) {
+	var list []T
 	start := uint64(1)
 	for {
-		page, next, err := s.scanDeadLetters(ctx, filter, start, replayBatch, maxScan)
+		page, next, err := scan(start)
 		if err != nil {
 			return nil, err
 		}
@@ -164,47 +182,69 @@ func emptyFilter(f *zenithv1.DeadLetterFilter) bool {
 // limit dead letters that filter selects, and the sequence to go on from,
 // 0 at the end of the stream. It reads at most budget messages.
 func (s *Server) scanDeadLetters(ctx context.Context, filter *zenithv1.DeadLetterFilter, start uint64, limit, budget int) ([]deadLetter, uint64, error) {
-	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
-	if err != nil {
-		return nil, 0, fmt.Errorf("open dead-letter stream: %w", err)
-	}
 	var page []deadLetter
-	seq := start
-	for read := 0; len(page) < limit; read++ {
-		if read == budget {
-			return page, seq, nil
-		}
-		// TODO: list the dead-lettered events (bus.EventDeadLetters) too;
-		// today operators read them with the NATS CLI or, for poison events,
-		// in the event_dead_letters table, and zenithctl shows only actions.
-		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.ActionDeadLetters))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return page, 0, nil
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("read dead letter %d: %w", seq, err)
-		}
-		seq = msg.Sequence + 1
-
+	next, err := s.scanStream(ctx, bus.ActionDeadLetters, start, limit, budget, func(msg *jetstream.RawStreamMsg) (bool, error) {
 		dl, err := decodeDeadLetter(msg)
 		if err != nil {
 			s.log.WarnContext(ctx, "unreadable dead letter skipped", "sequence", msg.Sequence, "err", err)
-			continue
+			return false, nil
 		}
 		if !selects(filter, dl) {
-			continue
+			return false, nil
 		}
 		one := []deadLetter{dl}
 		if err := s.attachStatuses(ctx, one); err != nil {
-			return nil, 0, err
+			return false, err
 		}
-		dl = one[0]
-		if dl.status == store.StatusDelivered && !filter.GetIncludeResolved() {
-			continue
+		if one[0].status == store.StatusDelivered && !filter.GetIncludeResolved() {
+			return false, nil
 		}
-		page = append(page, dl)
+		page = append(page, one[0])
+		return true, nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return page, seq, nil
+	return page, next, nil
+}
+
+// scanStream reads the messages of the dead-letter stream on subject from
+// sequence start, handing each to take, which reports whether it kept it,
+// until take kept limit of them or budget messages were read. It returns
+// the sequence to go on from, 0 at the end of the stream.
+func (s *Server) scanStream(
+	ctx context.Context,
+	subject string,
+	start uint64,
+	limit, budget int,
+	take func(*jetstream.RawStreamMsg) (bool, error),
+) (uint64, error) {
+	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
+	if err != nil {
+		return 0, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	seq, kept := start, 0
+	for read := 0; kept < limit; read++ {
+		if read == budget {
+			return seq, nil
+		}
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read dead letter %d: %w", seq, err)
+		}
+		seq = msg.Sequence + 1
+		ok, err := take(msg)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			kept++
+		}
+	}
+	return seq, nil
 }
 
 // attachStatuses fills in the audit status of each dead letter's dispatch.

@@ -89,6 +89,12 @@ const (
 	// AdminServiceReplayDeadLettersProcedure is the fully-qualified name of the AdminService's
 	// ReplayDeadLetters RPC.
 	AdminServiceReplayDeadLettersProcedure = "/zenith.v1.AdminService/ReplayDeadLetters"
+	// AdminServiceListEventDeadLettersProcedure is the fully-qualified name of the AdminService's
+	// ListEventDeadLetters RPC.
+	AdminServiceListEventDeadLettersProcedure = "/zenith.v1.AdminService/ListEventDeadLetters"
+	// AdminServiceReplayEventDeadLettersProcedure is the fully-qualified name of the AdminService's
+	// ReplayEventDeadLetters RPC.
+	AdminServiceReplayEventDeadLettersProcedure = "/zenith.v1.AdminService/ReplayEventDeadLetters"
 	// AdminServiceApplyProcedure is the fully-qualified name of the AdminService's Apply RPC.
 	AdminServiceApplyProcedure = "/zenith.v1.AdminService/Apply"
 )
@@ -158,6 +164,18 @@ type AdminServiceClient interface {
 	// deliver them again and record the new outcome in their audit rows. A
 	// dead letter whose dispatch has since been delivered is skipped.
 	ReplayDeadLetters(context.Context, *connect.Request[v1.ReplayDeadLettersRequest]) (*connect.Response[v1.ReplayDeadLettersResponse], error)
+	// ListEventDeadLetters lists the events in the dead-letter stream, oldest
+	// first, a page at a time: those the rule-engines could not read
+	// (malformed events published straight to NATS) and those they gave up on
+	// (poison events). A replayed one is hidden unless include_replayed.
+	ListEventDeadLetters(context.Context, *connect.Request[v1.ListEventDeadLettersRequest]) (*connect.Response[v1.ListEventDeadLettersResponse], error)
+	// ReplayEventDeadLetters publishes dead-lettered events again, as they
+	// arrived, on the subject they came on, so that the rule-engines evaluate
+	// them again. Replaying a dead letter twice publishes it once, and an
+	// action of the event already recorded in the audit log is not delivered
+	// again. A malformed event cannot be replayed: naming one by sequence is
+	// FailedPrecondition, and a filter skips it.
+	ReplayEventDeadLetters(context.Context, *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error)
 	// Apply makes Zenith hold what a configuration file declares (the YAML
 	// the ingestor's ZENITH_CONFIG names), creating and updating by name and,
 	// with prune, deleting what the file leaves out. All or nothing. The
@@ -325,6 +343,19 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ReplayDeadLetters")),
 			connect.WithClientOptions(opts...),
 		),
+		listEventDeadLetters: connect.NewClient[v1.ListEventDeadLettersRequest, v1.ListEventDeadLettersResponse](
+			httpClient,
+			baseURL+AdminServiceListEventDeadLettersProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListEventDeadLetters")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		replayEventDeadLetters: connect.NewClient[v1.ReplayEventDeadLettersRequest, v1.ReplayEventDeadLettersResponse](
+			httpClient,
+			baseURL+AdminServiceReplayEventDeadLettersProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ReplayEventDeadLetters")),
+			connect.WithClientOptions(opts...),
+		),
 		apply: connect.NewClient[v1.ApplyRequest, v1.ApplyResponse](
 			httpClient,
 			baseURL+AdminServiceApplyProcedure,
@@ -336,30 +367,32 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	createSource      *connect.Client[v1.CreateSourceRequest, v1.CreateSourceResponse]
-	listSources       *connect.Client[v1.ListSourcesRequest, v1.ListSourcesResponse]
-	getSource         *connect.Client[v1.GetSourceRequest, v1.GetSourceResponse]
-	updateSource      *connect.Client[v1.UpdateSourceRequest, v1.UpdateSourceResponse]
-	deleteSource      *connect.Client[v1.DeleteSourceRequest, v1.DeleteSourceResponse]
-	createAPIKey      *connect.Client[v1.CreateAPIKeyRequest, v1.CreateAPIKeyResponse]
-	listAPIKeys       *connect.Client[v1.ListAPIKeysRequest, v1.ListAPIKeysResponse]
-	revokeAPIKey      *connect.Client[v1.RevokeAPIKeyRequest, v1.RevokeAPIKeyResponse]
-	createSink        *connect.Client[v1.CreateSinkRequest, v1.CreateSinkResponse]
-	listSinks         *connect.Client[v1.ListSinksRequest, v1.ListSinksResponse]
-	getSink           *connect.Client[v1.GetSinkRequest, v1.GetSinkResponse]
-	updateSink        *connect.Client[v1.UpdateSinkRequest, v1.UpdateSinkResponse]
-	deleteSink        *connect.Client[v1.DeleteSinkRequest, v1.DeleteSinkResponse]
-	createRule        *connect.Client[v1.CreateRuleRequest, v1.CreateRuleResponse]
-	listRules         *connect.Client[v1.ListRulesRequest, v1.ListRulesResponse]
-	getRule           *connect.Client[v1.GetRuleRequest, v1.GetRuleResponse]
-	updateRule        *connect.Client[v1.UpdateRuleRequest, v1.UpdateRuleResponse]
-	deleteRule        *connect.Client[v1.DeleteRuleRequest, v1.DeleteRuleResponse]
-	setRuleEnabled    *connect.Client[v1.SetRuleEnabledRequest, v1.SetRuleEnabledResponse]
-	testRules         *connect.Client[v1.TestRulesRequest, v1.TestRulesResponse]
-	listAudit         *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
-	listDeadLetters   *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
-	replayDeadLetters *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
-	apply             *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
+	createSource           *connect.Client[v1.CreateSourceRequest, v1.CreateSourceResponse]
+	listSources            *connect.Client[v1.ListSourcesRequest, v1.ListSourcesResponse]
+	getSource              *connect.Client[v1.GetSourceRequest, v1.GetSourceResponse]
+	updateSource           *connect.Client[v1.UpdateSourceRequest, v1.UpdateSourceResponse]
+	deleteSource           *connect.Client[v1.DeleteSourceRequest, v1.DeleteSourceResponse]
+	createAPIKey           *connect.Client[v1.CreateAPIKeyRequest, v1.CreateAPIKeyResponse]
+	listAPIKeys            *connect.Client[v1.ListAPIKeysRequest, v1.ListAPIKeysResponse]
+	revokeAPIKey           *connect.Client[v1.RevokeAPIKeyRequest, v1.RevokeAPIKeyResponse]
+	createSink             *connect.Client[v1.CreateSinkRequest, v1.CreateSinkResponse]
+	listSinks              *connect.Client[v1.ListSinksRequest, v1.ListSinksResponse]
+	getSink                *connect.Client[v1.GetSinkRequest, v1.GetSinkResponse]
+	updateSink             *connect.Client[v1.UpdateSinkRequest, v1.UpdateSinkResponse]
+	deleteSink             *connect.Client[v1.DeleteSinkRequest, v1.DeleteSinkResponse]
+	createRule             *connect.Client[v1.CreateRuleRequest, v1.CreateRuleResponse]
+	listRules              *connect.Client[v1.ListRulesRequest, v1.ListRulesResponse]
+	getRule                *connect.Client[v1.GetRuleRequest, v1.GetRuleResponse]
+	updateRule             *connect.Client[v1.UpdateRuleRequest, v1.UpdateRuleResponse]
+	deleteRule             *connect.Client[v1.DeleteRuleRequest, v1.DeleteRuleResponse]
+	setRuleEnabled         *connect.Client[v1.SetRuleEnabledRequest, v1.SetRuleEnabledResponse]
+	testRules              *connect.Client[v1.TestRulesRequest, v1.TestRulesResponse]
+	listAudit              *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
+	listDeadLetters        *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
+	replayDeadLetters      *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
+	listEventDeadLetters   *connect.Client[v1.ListEventDeadLettersRequest, v1.ListEventDeadLettersResponse]
+	replayEventDeadLetters *connect.Client[v1.ReplayEventDeadLettersRequest, v1.ReplayEventDeadLettersResponse]
+	apply                  *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
 }
 
 // CreateSource calls zenith.v1.AdminService.CreateSource.
@@ -477,6 +510,16 @@ func (c *adminServiceClient) ReplayDeadLetters(ctx context.Context, req *connect
 	return c.replayDeadLetters.CallUnary(ctx, req)
 }
 
+// ListEventDeadLetters calls zenith.v1.AdminService.ListEventDeadLetters.
+func (c *adminServiceClient) ListEventDeadLetters(ctx context.Context, req *connect.Request[v1.ListEventDeadLettersRequest]) (*connect.Response[v1.ListEventDeadLettersResponse], error) {
+	return c.listEventDeadLetters.CallUnary(ctx, req)
+}
+
+// ReplayEventDeadLetters calls zenith.v1.AdminService.ReplayEventDeadLetters.
+func (c *adminServiceClient) ReplayEventDeadLetters(ctx context.Context, req *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error) {
+	return c.replayEventDeadLetters.CallUnary(ctx, req)
+}
+
 // Apply calls zenith.v1.AdminService.Apply.
 func (c *adminServiceClient) Apply(ctx context.Context, req *connect.Request[v1.ApplyRequest]) (*connect.Response[v1.ApplyResponse], error) {
 	return c.apply.CallUnary(ctx, req)
@@ -547,6 +590,18 @@ type AdminServiceHandler interface {
 	// deliver them again and record the new outcome in their audit rows. A
 	// dead letter whose dispatch has since been delivered is skipped.
 	ReplayDeadLetters(context.Context, *connect.Request[v1.ReplayDeadLettersRequest]) (*connect.Response[v1.ReplayDeadLettersResponse], error)
+	// ListEventDeadLetters lists the events in the dead-letter stream, oldest
+	// first, a page at a time: those the rule-engines could not read
+	// (malformed events published straight to NATS) and those they gave up on
+	// (poison events). A replayed one is hidden unless include_replayed.
+	ListEventDeadLetters(context.Context, *connect.Request[v1.ListEventDeadLettersRequest]) (*connect.Response[v1.ListEventDeadLettersResponse], error)
+	// ReplayEventDeadLetters publishes dead-lettered events again, as they
+	// arrived, on the subject they came on, so that the rule-engines evaluate
+	// them again. Replaying a dead letter twice publishes it once, and an
+	// action of the event already recorded in the audit log is not delivered
+	// again. A malformed event cannot be replayed: naming one by sequence is
+	// FailedPrecondition, and a filter skips it.
+	ReplayEventDeadLetters(context.Context, *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error)
 	// Apply makes Zenith hold what a configuration file declares (the YAML
 	// the ingestor's ZENITH_CONFIG names), creating and updating by name and,
 	// with prune, deleting what the file leaves out. All or nothing. The
@@ -710,6 +765,19 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ReplayDeadLetters")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListEventDeadLettersHandler := connect.NewUnaryHandler(
+		AdminServiceListEventDeadLettersProcedure,
+		svc.ListEventDeadLetters,
+		connect.WithSchema(adminServiceMethods.ByName("ListEventDeadLetters")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceReplayEventDeadLettersHandler := connect.NewUnaryHandler(
+		AdminServiceReplayEventDeadLettersProcedure,
+		svc.ReplayEventDeadLetters,
+		connect.WithSchema(adminServiceMethods.ByName("ReplayEventDeadLetters")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceApplyHandler := connect.NewUnaryHandler(
 		AdminServiceApplyProcedure,
 		svc.Apply,
@@ -764,6 +832,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceReplayDeadLettersProcedure:
 			adminServiceReplayDeadLettersHandler.ServeHTTP(w, r)
+		case AdminServiceListEventDeadLettersProcedure:
+			adminServiceListEventDeadLettersHandler.ServeHTTP(w, r)
+		case AdminServiceReplayEventDeadLettersProcedure:
+			adminServiceReplayEventDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceApplyProcedure:
 			adminServiceApplyHandler.ServeHTTP(w, r)
 		default:
@@ -865,6 +937,14 @@ func (UnimplementedAdminServiceHandler) ListDeadLetters(context.Context, *connec
 
 func (UnimplementedAdminServiceHandler) ReplayDeadLetters(context.Context, *connect.Request[v1.ReplayDeadLettersRequest]) (*connect.Response[v1.ReplayDeadLettersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.ReplayDeadLetters is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListEventDeadLetters(context.Context, *connect.Request[v1.ListEventDeadLettersRequest]) (*connect.Response[v1.ListEventDeadLettersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.ListEventDeadLetters is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ReplayEventDeadLetters(context.Context, *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.ReplayEventDeadLetters is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) Apply(context.Context, *connect.Request[v1.ApplyRequest]) (*connect.Response[v1.ApplyResponse], error) {

@@ -1,0 +1,1 @@
+ALTER TABLE event_dead_letters DROP COLUMN IF EXISTS replayed_at;
