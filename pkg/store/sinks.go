@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,8 +152,9 @@ func sameJSON(a, b json.RawMessage) bool {
 	return errA == nil && errB == nil && bytes.Equal(ca, cb)
 }
 
-// canonicalJSON re-encodes a JSON document with sorted keys and no spacing,
-// keeping numbers exactly as written.
+// canonicalJSON re-encodes a JSON document with sorted keys, no spacing
+// and each number in one spelling of its exact value, since JSONB writes
+// 1e3 as 1000 and 1.50 as 1.50.
 func canonicalJSON(b json.RawMessage) ([]byte, error) {
 	if len(b) == 0 {
 		return nil, nil
@@ -163,5 +165,52 @@ func canonicalJSON(b json.RawMessage) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	return json.Marshal(canonicalNumbers(v))
+}
+
+// canonicalNumbers replaces every number in v by canonicalNumber's
+// spelling of it.
+func canonicalNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		return canonicalNumber(x)
+	case map[string]any:
+		for k, child := range x {
+			x[k] = canonicalNumbers(child)
+		}
+	case []any:
+		for i, child := range x {
+			x[i] = canonicalNumbers(child)
+		}
+	}
+	return v
+}
+
+// canonicalNumber spells a JSON number as its significant digits and a
+// power of ten, such as 15e-1 for 1.50 and 1e3 for 1000, so that two
+// spellings of one value are equal, however large the exponent, without
+// computing the value.
+func canonicalNumber(n json.Number) json.Number {
+	text := string(n)
+	sign, text := "", strings.TrimPrefix(text, "-")
+	if len(text) < len(n) {
+		sign = "-"
+	}
+	mantissa, expText, _ := strings.Cut(strings.ToLower(text), "e")
+	exp, err := strconv.Atoi(expText)
+	if expText == "" {
+		exp, err = 0, nil
+	}
+	if err != nil {
+		return n
+	}
+	whole, frac, _ := strings.Cut(mantissa, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	exp -= len(frac)
+	trimmed := strings.TrimRight(digits, "0")
+	exp += len(digits) - len(trimmed)
+	if trimmed == "" {
+		return "0"
+	}
+	return json.Number(sign + trimmed + "e" + strconv.Itoa(exp))
 }

@@ -255,14 +255,35 @@ func TestPutRule(t *testing.T) {
 			},
 			true, 2,
 		},
-		{"sink order", func(s *store.RuleSpec) { s.SinkIDs = []string{f.archive, f.vip} }, true, 3},
-		{"sinks", func(s *store.RuleSpec) { s.SinkIDs = []string{f.archive, f.vip, f.pager} }, true, 4},
-		{"priority", func(s *store.RuleSpec) { s.Priority = 4 }, true, 5},
-		{"event type", func(s *store.RuleSpec) { s.EventType = "" }, true, 6},
-		{"fallback", func(s *store.RuleSpec) { s.Fallback = true }, true, 7},
-		{"no condition", func(s *store.RuleSpec) { s.Condition = nil }, true, 8},
-		{"still no condition", func(*store.RuleSpec) {}, false, 8},
-		{"disabled", func(s *store.RuleSpec) { s.Enabled = false }, true, 9},
+		{
+			"same threshold spelt 1e3, which JSONB stores as 1000",
+			func(s *store.RuleSpec) {
+				s.Condition = json.RawMessage(`{"all":[{"field":"amount","operator":">","value":1e3},{"field":"user.segment","operator":"==","value":"VIP"}]}`)
+			},
+			false, 2,
+		},
+		{
+			"a tiny threshold",
+			func(s *store.RuleSpec) {
+				s.Condition = json.RawMessage(`{"all":[{"field":"amount","operator":">","value":-1.50e-400},{"field":"user.segment","operator":"==","value":"VIP"}]}`)
+			},
+			true, 3,
+		},
+		{
+			"the same tiny threshold spelt otherwise",
+			func(s *store.RuleSpec) {
+				s.Condition = json.RawMessage(`{"all":[{"field":"amount","operator":">","value":-0.15E-399},{"field":"user.segment","operator":"==","value":"VIP"}]}`)
+			},
+			false, 3,
+		},
+		{"sink order", func(s *store.RuleSpec) { s.SinkIDs = []string{f.archive, f.vip} }, true, 4},
+		{"sinks", func(s *store.RuleSpec) { s.SinkIDs = []string{f.archive, f.vip, f.pager} }, true, 5},
+		{"priority", func(s *store.RuleSpec) { s.Priority = 4 }, true, 6},
+		{"event type", func(s *store.RuleSpec) { s.EventType = "" }, true, 7},
+		{"fallback", func(s *store.RuleSpec) { s.Fallback = true }, true, 8},
+		{"no condition", func(s *store.RuleSpec) { s.Condition = nil }, true, 9},
+		{"still no condition", func(*store.RuleSpec) {}, false, 9},
+		{"disabled", func(s *store.RuleSpec) { s.Enabled = false }, true, 10},
 	}
 	for _, step := range steps {
 		step.edit(&spec)

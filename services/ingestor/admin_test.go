@@ -597,6 +597,20 @@ func TestAdminRulesKeepNumbersExact(t *testing.T) {
 		t.Errorf("condition_json = %s, want the value's every digit", created.GetConditionJson())
 	}
 
+	// A number no double holds has no Struct form: answers carry it in
+	// condition_json only, and listing the rules still works.
+	const hugeCondition = `{"field":"order","operator":"<","value":1e400}`
+	hugeRule := &zenithv1.Rule{Source: "shop", Name: "huge-order", ConditionJson: hugeCondition, Actions: []string{"big"}, Enabled: proto.Bool(false)}
+	if got := must(c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: hugeRule})))(t).GetRule(); got.GetCondition() != nil ||
+		!strings.Contains(got.GetConditionJson(), "1"+strings.Repeat("0", 400)) && !strings.Contains(got.GetConditionJson(), "1e400") {
+		t.Errorf("rule with 1e400 = %v, want condition_json only", got)
+	}
+	listed := must(c.ListRules(ctx, connect.NewRequest(&zenithv1.ListRulesRequest{Source: "shop"})))(t)
+	if len(listed.GetRules()) != 2 {
+		t.Errorf("rules listed = %d, want 2", len(listed.GetRules()))
+	}
+	must(c.DeleteRule(ctx, connect.NewRequest(&zenithv1.DeleteRuleRequest{Source: "shop", Name: "huge-order"})))(t)
+
 	rounded, err := structpb.NewStruct(map[string]any{"field": "order", "operator": "==", "value": 9007199254740993.0})
 	if err != nil {
 		t.Fatal(err)

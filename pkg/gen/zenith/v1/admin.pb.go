@@ -1545,7 +1545,8 @@ type Rule struct {
 	// {all: [...]}, {any: [...]} or {not: {...}}. Unset matches every event
 	// of the type. A Struct holds numbers as doubles, so a request whose
 	// condition has an integer of 2^53 or beyond is refused: send
-	// condition_json instead. Answers carry both.
+	// condition_json instead. Answers carry both, except that condition is
+	// unset when a number in it has no double form (such as 1e400).
 	Condition *structpb.Struct `protobuf:"bytes,5,opt,name=condition,proto3" json:"condition,omitempty"`
 	// A fallback rule fires only when no other rule of its source matched.
 	Fallback bool `protobuf:"varint,6,opt,name=fallback,proto3" json:"fallback,omitempty"`

@@ -66,11 +66,11 @@ func toSink(k store.Sink) (*zenithv1.Sink, error) {
 	}, nil
 }
 
-func toRule(r store.Rule) (*zenithv1.Rule, error) {
-	condition, err := toStruct(r.Condition)
-	if err != nil {
-		return nil, fmt.Errorf("rule %q condition: %w", r.Name, err)
-	}
+// toRule answers with a stored rule. Its condition is given exactly in
+// condition_json and, when every number in it fits a double, as a Struct:
+// one holding a number such as 1e400 has no Struct form.
+func toRule(r store.Rule) *zenithv1.Rule {
+	condition, _ := toStruct(r.Condition) // nil without a Struct form
 	enabled := r.Enabled
 	out := &zenithv1.Rule{
 		Id: r.ID, Source: r.SourceName, Name: r.Name, EventType: r.EventType,
@@ -81,7 +81,7 @@ func toRule(r store.Rule) (*zenithv1.Rule, error) {
 	for _, k := range r.Sinks {
 		out.Actions = append(out.Actions, k.Name)
 	}
-	return out, nil
+	return out
 }
 
 // fromRule reads a rule of a request in the form the configuration file

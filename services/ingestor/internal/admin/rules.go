@@ -55,11 +55,7 @@ func (s *Server) SetRuleEnabled(ctx context.Context, req *connect.Request[zenith
 		return nil, err
 	}
 	s.announce(ctx)
-	out, err := toRule(saved)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&zenithv1.SetRuleEnabledResponse{Rule: out}), nil
+	return connect.NewResponse(&zenithv1.SetRuleEnabledResponse{Rule: toRule(saved)}), nil
 }
 
 // saveRule creates rule, or with update replaces the stored one, and
@@ -84,7 +80,7 @@ func (s *Server) saveRule(ctx context.Context, rule config.Rule, update bool) (*
 		return nil, err
 	}
 	s.announce(ctx)
-	return toRule(saved)
+	return toRule(saved), nil
 }
 
 // ListRules lists the rules of a source, or of every source.
@@ -104,11 +100,7 @@ func (s *Server) ListRules(ctx context.Context, req *connect.Request[zenithv1.Li
 		if source != "" && r.SourceName != source {
 			continue
 		}
-		out, err := toRule(r)
-		if err != nil {
-			return nil, err
-		}
-		resp.Rules = append(resp.Rules, out)
+		resp.Rules = append(resp.Rules, toRule(r))
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -119,11 +111,7 @@ func (s *Server) GetRule(ctx context.Context, req *connect.Request[zenithv1.GetR
 	if err != nil {
 		return nil, err
 	}
-	out, err := toRule(r)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&zenithv1.GetRuleResponse{Rule: out}), nil
+	return connect.NewResponse(&zenithv1.GetRuleResponse{Rule: toRule(r)}), nil
 }
 
 // DeleteRule deletes a rule.
