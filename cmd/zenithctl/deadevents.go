@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
-	"unicode"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -100,7 +98,7 @@ replayed.`,
 }
 
 // payloadSummary is the start of a dead-lettered event's payload, on one
-// line: control characters become spaces.
+// line: control characters are escaped.
 func payloadSummary(d *zenithv1.EventDeadLetter) string {
 	text := d.GetPayloadText()
 	if d.GetPayload() != nil {
@@ -109,12 +107,7 @@ func payloadSummary(d *zenithv1.EventDeadLetter) string {
 	if runes := []rune(text); len(runes) > payloadSummaryRunes {
 		text = string(runes[:payloadSummaryRunes-3]) + "..."
 	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, text)
+	return printable(text)
 }
 
 func replayEventDeadLettersCommand(g *globals) *cobra.Command {
@@ -147,9 +140,9 @@ replayed: naming one by sequence fails, and a filter skips it.`,
 			for _, o := range msg.GetOutcomes() {
 				if o.GetReplayed() {
 					replayed++
-					fmt.Fprintf(p.out, "replayed %d (event %s/%s)\n", o.GetSequence(), o.GetSource(), o.GetEventId())
+					fmt.Fprintf(p.out, "replayed %d (event %s/%s)\n", o.GetSequence(), printable(o.GetSource()), printable(o.GetEventId()))
 				} else {
-					fmt.Fprintf(p.out, "skipped %d (event %s/%s): %s\n", o.GetSequence(), o.GetSource(), o.GetEventId(), o.GetSkipped())
+					fmt.Fprintf(p.out, "skipped %d (event %s/%s): %s\n", o.GetSequence(), printable(o.GetSource()), printable(o.GetEventId()), printable(o.GetSkipped()))
 				}
 			}
 			_, err := fmt.Fprintf(p.out, "%d replayed, %d skipped\n", replayed, len(msg.GetOutcomes())-replayed)

@@ -101,3 +101,20 @@ func TestInputRefusedBeforeAnyCall(t *testing.T) {
 		})
 	}
 }
+
+// TestPrintableEscapesControlCharacters checks that text a NATS publisher
+// chose, such as a made-up event id, cannot reach the terminal as escape
+// sequences.
+func TestPrintableEscapesControlCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"order-1":                    "order-1",
+		"esc\x1b[31mRED":             `esc\x1b[31mRED`,
+		"title\x1b]0;TITLE\x07 done": `title\x1b]0;TITLE\x07 done`,
+		"two\nlines\ttab":            `two\x0alines\x09tab`,
+		"café \u0085":                `café \x85`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

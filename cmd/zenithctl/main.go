@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "zenithctl:", describe(err))
+	fmt.Fprintln(stderr, "zenithctl:", printable(describe(err)))
 	if isCobraUsage(err) {
 		fmt.Fprintln(stderr, "Run 'zenithctl --help' for usage.")
 	}
