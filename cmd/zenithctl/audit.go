@@ -30,10 +30,7 @@ in the tracing backend. When more entries follow, the last line gives the
 		Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListAuditResponse], error) {
 			var err error
-			if req.Since, err = parseSince(since); err != nil {
-				return nil, err
-			}
-			if req.Until, err = parseWhen("until", until); err != nil {
+			if req.Since, req.Until, err = parseRange(since, until); err != nil {
 				return nil, err
 			}
 			req.PageSize = limit
@@ -90,6 +87,23 @@ func parseSince(value string) (*timestamppb.Timestamp, error) {
 		return nil, usagef("--since %s is in the future: give a time past, or a duration back from now such as 1h", value)
 	}
 	return since, nil
+}
+
+// parseRange reads --since and --until, which must not select an empty
+// stretch of time.
+func parseRange(since, until string) (*timestamppb.Timestamp, *timestamppb.Timestamp, error) {
+	from, err := parseSince(since)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, err := parseWhen("until", until)
+	if err != nil {
+		return nil, nil, err
+	}
+	if from != nil && to != nil && !from.AsTime().Before(to.AsTime()) {
+		return nil, nil, usagef("--since %s is not before --until %s: nothing lies between them", since, until)
+	}
+	return from, to, nil
 }
 
 func nextPage(p printer, token string) error {

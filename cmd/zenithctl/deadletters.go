@@ -34,10 +34,7 @@ func (f *deadLetterFilter) empty() bool {
 
 func (f *deadLetterFilter) build() (*zenithv1.DeadLetterFilter, error) {
 	var err error
-	if f.filter.Since, err = parseSince(f.since); err != nil {
-		return nil, err
-	}
-	if f.filter.Until, err = parseWhen("until", f.until); err != nil {
+	if f.filter.Since, f.filter.Until, err = parseRange(f.since, f.until); err != nil {
 		return nil, err
 	}
 	return &f.filter, nil

@@ -118,3 +118,15 @@ func TestPrintableEscapesControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyTimeRangeRefused checks that --since after --until is refused
+// before any call, rather than answered with nothing.
+func TestEmptyTimeRangeRefused(t *testing.T) {
+	if _, _, err := parseRange("1h", "2h"); err == nil || !strings.Contains(err.Error(), "--since 1h is not before --until 2h") {
+		t.Errorf("since 1h ago, until 2h ago: %v, want a refusal", err)
+	}
+	from, to, err := parseRange("2h", "1h")
+	if err != nil || from == nil || to == nil || !from.AsTime().Before(to.AsTime()) {
+		t.Errorf("since 2h ago, until 1h ago = %v, %v, %v", from, to, err)
+	}
+}

@@ -172,7 +172,7 @@ var (
 	// DeadLetterMessages is the size of the dead-letter stream.
 	DeadLetterMessages = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zenith_dead_letter_messages",
-		Help: "Actions held in the dead-letter stream, replayed ones included until they age out.",
+		Help: "Messages held in the dead-letter stream (dead-lettered actions and events), replayed ones included until they age out.",
 	})
 )
 

@@ -167,6 +167,8 @@ func TestAdminReplayEventDeadLetters(t *testing.T) {
 		"sequences[1]: dead-lettered event "+strconv.FormatUint(malformed, 10)+" is malformed", "id: must be printable ASCII")
 	_, err = c.ReplayEventDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayEventDeadLettersRequest{Sequences: []uint64{999}}))
 	wantCode(t, "replay of a missing dead letter", err, connect.CodeNotFound, "dead letter 999")
+	_, err = c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{Sequences: []uint64{first}}))
+	wantCode(t, "an event's dead letter replayed as an action", err, connect.CodeInvalidArgument, "is not a dead-lettered action")
 	if n := len(h.storedEvents(t)); n != 0 {
 		t.Fatalf("refused replays published %d events", n)
 	}

@@ -707,7 +707,8 @@ func TestAdminAuditPages(t *testing.T) {
 	if len(one.GetEntries()) != 1 || one.GetEntries()[0].GetDispatchId() != "d-c" {
 		t.Errorf("rows of evt-c = %v", one.GetEntries())
 	}
-	traced := must(h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{TraceId: records[2].TraceID})))(t)
+	// A trace id copied in upper case is the same id.
+	traced := must(h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{TraceId: strings.ToUpper(records[2].TraceID)})))(t)
 	if len(traced.GetEntries()) != 1 || traced.GetEntries()[0].GetTraceId() != records[2].TraceID || traced.GetEntries()[0].GetEventId() != "evt-c" {
 		t.Errorf("rows of trace %s = %v", records[2].TraceID, traced.GetEntries())
 	}
@@ -721,8 +722,8 @@ func TestAdminAuditPages(t *testing.T) {
 
 	_, err := h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{Status: "lost"}))
 	wantCode(t, "bad status", err, connect.CodeInvalidArgument, "status: ")
-	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{TraceId: "4BF92F3577B34DA6A3CE929D0E0E4736"}))
-	wantCode(t, "bad trace id", err, connect.CodeInvalidArgument, "trace_id: must be 32 lower-case hex digits")
+	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{TraceId: "4bf92f3577b34da6a3ce929d0e0e473g"}))
+	wantCode(t, "bad trace id", err, connect.CodeInvalidArgument, "trace_id: must be 32 hex digits")
 	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{PageToken: "garbage"}))
 	wantCode(t, "bad token", err, connect.CodeInvalidArgument, "page_token")
 	_, err = h.client.ListAudit(ctx, connect.NewRequest(&zenithv1.ListAuditRequest{PageSize: 5000}))
@@ -791,8 +792,10 @@ func TestAdminDeadLetters(t *testing.T) {
 	wantCode(t, "replay with an empty filter", err, connect.CodeInvalidArgument, "filter: is empty")
 	_, err = c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{Sequences: []uint64{999}}))
 	wantCode(t, "replay a missing dead letter", err, connect.CodeNotFound, "dead letter 999")
+	_, err = c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{Sequences: []uint64{0}}))
+	wantCode(t, "replay of sequence 0", err, connect.CodeInvalidArgument, "sequences: a dead letter's sequence is 1 or more")
 
-	replayed := must(c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{Sequences: []uint64{dl.GetSequence()}})))(t)
+	replayed := must(c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{Sequences: []uint64{dl.GetSequence(), dl.GetSequence()}})))(t)
 	if len(replayed.GetOutcomes()) != 1 || !replayed.GetOutcomes()[0].GetReplayed() {
 		t.Fatalf("replay = %v", replayed)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/trace"
@@ -41,8 +42,11 @@ func (s *Server) ListAudit(ctx context.Context, req *connect.Request[zenithv1.Li
 	default:
 		return nil, invalid("status", "must be %s or %s", store.StatusDelivered, store.StatusDeadLettered)
 	}
-	if id := msg.GetTraceId(); id != "" && !validTraceID(id) {
-		return nil, invalid("trace_id", "must be 32 lower-case hex digits, as in a traceparent header")
+	// Trace ids are written in lower case; one copied from a tool that
+	// shows them in upper case is the same id.
+	traceID := strings.ToLower(msg.GetTraceId())
+	if traceID != "" && !validTraceID(traceID) {
+		return nil, invalid("trace_id", "must be 32 hex digits, as in a traceparent header")
 	}
 	after, err := decodeAuditToken(msg.GetPageToken())
 	if err != nil {
@@ -50,7 +54,7 @@ func (s *Server) ListAudit(ctx context.Context, req *connect.Request[zenithv1.Li
 	}
 	filter := store.AuditFilter{
 		EventID: msg.GetEventId(), RuleName: msg.GetRule(), SinkName: msg.GetSink(), Status: msg.GetStatus(),
-		TraceID: msg.GetTraceId(),
+		TraceID: traceID,
 	}
 	if msg.GetSince() != nil {
 		filter.Since = msg.GetSince().AsTime()

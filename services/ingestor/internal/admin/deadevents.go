@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,6 +167,9 @@ func deadLetterOnlyHeader(k string) bool {
 func (s *Server) eventDeadLettersBySequence(ctx context.Context, seqs []uint64) ([]eventDeadLetter, error) {
 	var list []eventDeadLetter
 	for i, seq := range seqs {
+		if slices.Contains(seqs[:i], seq) {
+			continue
+		}
 		msg, err := s.deadLetterMsg(ctx, seq)
 		if err != nil {
 			return nil, err

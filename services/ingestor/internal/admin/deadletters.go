@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,9 @@ func (s *Server) replay(ctx context.Context, dl deadLetter) error {
 func (s *Server) deadLettersBySequence(ctx context.Context, seqs []uint64) ([]deadLetter, error) {
 	var list []deadLetter
 	for i, seq := range seqs {
+		if slices.Contains(seqs[:i], seq) {
+			continue
+		}
 		msg, err := s.deadLetterMsg(ctx, seq)
 		if err != nil {
 			return nil, err
@@ -132,6 +136,9 @@ func (s *Server) deadLetterMsg(ctx context.Context, seq uint64) (*jetstream.RawS
 	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
 	if err != nil {
 		return nil, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	if seq == 0 {
+		return nil, invalid("sequences", "a dead letter's sequence is 1 or more, not 0")
 	}
 	msg, err := stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -264,8 +271,9 @@ func (s *Server) attachStatuses(ctx context.Context, list []deadLetter) error {
 }
 
 func decodeDeadLetter(msg *jetstream.RawStreamMsg) (deadLetter, error) {
-	if !strings.HasPrefix(msg.Subject, bus.DeadLetterSubject("")) {
-		return deadLetter{}, fmt.Errorf("message %d is not a dead letter", msg.Sequence)
+	sinkType, ok := strings.CutPrefix(msg.Subject, bus.DeadLetterSubject(""))
+	if !ok || sinkType == "" || strings.Contains(sinkType, ".") {
+		return deadLetter{}, fmt.Errorf("message %d is not a dead-lettered action", msg.Sequence)
 	}
 	a, err := action.Decode(msg.Data)
 	if err != nil {
