@@ -30,25 +30,32 @@ const (
 // not JSON: application/json, a structured CloudEvent
 // (application/cloudevents+json) or any other application/*+json type is
 // read, and so is a request without one. A form (what curl -d sends without
-// -H) or text is refused rather than guessed at.
+// -H) or text is refused rather than guessed at, and so is a request with
+// two Content-Type headers, which could each be read differently.
 func checkMediaType(r *http.Request) error {
-	header := r.Header.Get("Content-Type")
-	if header == "" {
+	values := r.Header.Values("Content-Type")
+	switch {
+	case len(values) == 0 || len(values) == 1 && values[0] == "":
+		return nil
+	case len(values) > 1:
+		return &event.FieldError{Field: "Content-Type", Problem: "is given more than once", Code: reasonUnsupportedMedia}
+	}
+	media, params, err := mime.ParseMediaType(values[0])
+	if err == nil && isJSON(media) && isUTF8(params["charset"]) {
 		return nil
 	}
-	media, params, err := mime.ParseMediaType(header)
-	if err == nil && isJSON(media) && validCharset(params["charset"]) {
-		return nil
-	}
-	return &event.FieldError{Field: "Content-Type", Problem: "must be application/json (or application/cloudevents+json), UTF-8", Code: reasonUnsupportedMedia}
+	return &event.FieldError{Field: "Content-Type", Code: reasonUnsupportedMedia,
+		Problem: "must be application/json, application/cloudevents+json or another application/*+json type, in UTF-8, or be left out " +
+			"(with curl -d, add -H 'Content-Type: application/json')"}
 }
 
 func isJSON(media string) bool {
-	return media == "application/json" || (strings.HasPrefix(media, "application/") && strings.HasSuffix(media, "+json"))
+	subtype, ok := strings.CutPrefix(media, "application/")
+	return ok && (subtype == "json" || len(subtype) > len("+json") && strings.HasSuffix(subtype, "+json"))
 }
 
-func validCharset(charset string) bool {
-	return charset == "" || strings.EqualFold(charset, "utf-8")
+func isUTF8(charset string) bool {
+	return charset == "" || strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8")
 }
 
 // readBody reads a REST request's body, at most maxBody bytes as sent and

@@ -168,3 +168,36 @@ func FuzzCheckStruct(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckMediaType covers the Content-Type headers the table of
+// docs/hostile-input.md cannot send: several of them, and spellings.
+func TestCheckMediaType(t *testing.T) {
+	for _, tt := range []struct {
+		values []string
+		ok     bool
+	}{
+		{nil, true},
+		{[]string{""}, true},
+		{[]string{"application/json"}, true},
+		{[]string{"Application/JSON; Charset=UTF-8"}, true},
+		{[]string{"application/vnd.shop.order+json"}, true},
+		{[]string{"application/+json"}, false},
+		{[]string{"application/json", "text/plain"}, false},
+		{[]string{"application/json", "application/json"}, false},
+		{[]string{"text/plain"}, false},
+		{[]string{"application/json; charset=utf-16"}, false},
+		{[]string{"application/json; charset"}, false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/events", nil)
+		for _, v := range tt.values {
+			r.Header.Add("Content-Type", v)
+		}
+		err := checkMediaType(r)
+		if (err == nil) != tt.ok {
+			t.Errorf("Content-Type %q: %v, want accepted %v", tt.values, err, tt.ok)
+		}
+		if fe, isField := event.AsFieldError(err); err != nil && (!isField || fe.Reason() != reasonUnsupportedMedia) {
+			t.Errorf("Content-Type %q: %v, want an unsupported_media_type refusal", tt.values, err)
+		}
+	}
+}
