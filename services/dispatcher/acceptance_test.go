@@ -98,7 +98,9 @@ func TestCircuitBreakerStopsCallingADownSink(t *testing.T) {
 	h.publish(a, a.DispatchID)
 
 	rec := h.auditRow(a.DispatchID)
-	reason := "sink not called: circuit open; gave up after 2 attempts in 4 deliveries (DISPATCHER_MAX_DELIVER)"
+	// The reason says what the sink last answered, not only that the
+	// breaker stopped the last deliveries.
+	reason := "sink not called: circuit open; gave up after 2 attempts in 4 deliveries (DISPATCHER_MAX_DELIVER); last sink error: webhook answered 502"
 	if rec.Status != store.StatusDeadLettered || rec.Attempts != 2 || rec.Error != reason {
 		t.Errorf("audit: status %q, attempts %d, error %q; want dead_lettered, 2, %q", rec.Status, rec.Attempts, rec.Error, reason)
 	}

@@ -150,6 +150,9 @@ func (s *Service) settle(ctx context.Context, j job, policy sinkconf.Policy, out
 	}
 	if exhausted := s.exhausted(j, policy, out); exhausted != "" {
 		out.err = fmt.Errorf("%w; %s", out.err, exhausted)
+		if last := s.attempts.lastError(j.action.DispatchID); out.deferred != "" && last != "" {
+			out.err = fmt.Errorf("%w; last sink error: %s", out.err, last)
+		}
 		return s.deadLetter(ctx, j, out)
 	}
 	return s.later(ctx, j, out)
@@ -364,12 +367,21 @@ func (s *Service) later(ctx context.Context, j job, out outcome) string {
 	}
 	s.observe(j.action, status, out)
 	s.logLater(ctx, j, out, delay)
-	s.attempts.set(j.action.DispatchID, out.total())
+	s.attempts.set(j.action.DispatchID, out.total(), callError(out))
 	if err := j.msg.NakWithDelay(delay); err != nil {
 		s.log.WarnContext(ctx, "nak failed", "dispatch_id", j.action.DispatchID, "err", err)
 	}
 	s.held.done(j.action.DispatchID)
 	return status
+}
+
+// callError is the error of a delivery that called the sink, or "" for
+// one deferred without a call.
+func callError(out outcome) string {
+	if out.attempts == 0 || out.err == nil {
+		return ""
+	}
+	return out.err.Error()
 }
 
 // logLater logs an action put back for later: a warning after failed
