@@ -99,14 +99,18 @@ lint:
 	@test -z "$$(gofmt -l $(MODULES))" || (gofmt -l $(MODULES) && exit 1)
 	go vet $(PACKAGES)
 
+# The state folder of `make run`: ZENITH_STATE_DIR, as zenith-local reads it.
+STATE_DIR := $(abspath $(or $(ZENITH_STATE_DIR),.zenith))
+
 # Where `make run` keeps its PostgreSQL cluster when run as root: PostgreSQL
 # runs as the postgres user then, who may not reach this folder, so the
 # cluster lives in the temporary folder under a name made from the state
 # folder's path (see cmd/zenith-local).
-ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(CURDIR)/.zenith" | sha256sum | cut -c1-12)
+ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(STATE_DIR)" | sha256sum | cut -c1-12)
 
-## clean: remove built binaries and the local state of `make run`
+## clean: remove built binaries and the local state of `make run` (of the
+## pipeline ZENITH_STATE_DIR names, when set)
 clean:
-	@if [ -f .zenith/zenith-local.pid ] && kill -0 "$$(cat .zenith/zenith-local.pid)" 2>/dev/null; then \
-		echo "make run is still running (pid $$(cat .zenith/zenith-local.pid)): stop it before make clean" >&2; exit 1; fi
-	rm -rf bin .zenith "$(ROOT_PG_DIR)"
+	@if [ -f "$(STATE_DIR)/zenith-local.pid" ] && kill -0 "$$(cat "$(STATE_DIR)/zenith-local.pid")" 2>/dev/null; then \
+		echo "make run is still running (pid $$(cat "$(STATE_DIR)/zenith-local.pid")): stop it before make clean" >&2; exit 1; fi
+	rm -rf bin "$(STATE_DIR)" "$(ROOT_PG_DIR)"

@@ -82,7 +82,7 @@ func printBanner(out io.Writer, pipeline *stack.Stack, opts options) {
 	receiver := "none (ZENITH_RECEIVER_ADDR=off)"
 	watch := "and look for it at your sinks."
 	if opts.ReceiverAddr != "off" {
-		receiver = "http://" + opts.ReceiverAddr + "  (examples/zenith.yaml's sinks deliver here)"
+		receiver = "http://" + opts.ReceiverAddr + "  (the example sinks deliver here)"
 		watch = `and watch for "receiver: POST /vip" below.`
 	}
 	fmt.Fprintf(out, `
