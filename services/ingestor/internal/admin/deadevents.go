@@ -52,22 +52,13 @@ type eventDeadLetter struct {
 
 // ListEventDeadLetters pages through the dead-lettered events, oldest first.
 func (s *Server) ListEventDeadLetters(ctx context.Context, req *connect.Request[zenithv1.ListEventDeadLettersRequest]) (*connect.Response[zenithv1.ListEventDeadLettersResponse], error) {
-	size, err := pageSize(req.Msg.GetPageSize())
+	page, next, err := streamPage(req.Msg.GetPageSize(), req.Msg.GetPageToken(), func(start uint64, size int) ([]eventDeadLetter, uint64, error) {
+		return s.scanEventDeadLetters(ctx, req.Msg.GetFilter(), start, size, maxScan)
+	})
 	if err != nil {
 		return nil, err
 	}
-	start, err := decodeSequenceToken(req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := s.scanEventDeadLetters(ctx, req.Msg.GetFilter(), start, size, maxScan)
-	if err != nil {
-		return nil, err
-	}
-	resp := &zenithv1.ListEventDeadLettersResponse{}
-	if next != 0 {
-		resp.NextPageToken = strconv.FormatUint(next, 10)
-	}
+	resp := &zenithv1.ListEventDeadLettersResponse{NextPageToken: next}
 	for _, dl := range page {
 		resp.DeadLetters = append(resp.DeadLetters, dl.proto())
 	}

@@ -39,22 +39,13 @@ type deadLetter struct {
 
 // ListDeadLetters pages through the dead-letter stream, oldest first.
 func (s *Server) ListDeadLetters(ctx context.Context, req *connect.Request[zenithv1.ListDeadLettersRequest]) (*connect.Response[zenithv1.ListDeadLettersResponse], error) {
-	size, err := pageSize(req.Msg.GetPageSize())
+	page, next, err := streamPage(req.Msg.GetPageSize(), req.Msg.GetPageToken(), func(start uint64, size int) ([]deadLetter, uint64, error) {
+		return s.scanDeadLetters(ctx, req.Msg.GetFilter(), start, size, maxScan)
+	})
 	if err != nil {
 		return nil, err
 	}
-	start, err := decodeSequenceToken(req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := s.scanDeadLetters(ctx, req.Msg.GetFilter(), start, size, maxScan)
-	if err != nil {
-		return nil, err
-	}
-	resp := &zenithv1.ListDeadLettersResponse{}
-	if next != 0 {
-		resp.NextPageToken = strconv.FormatUint(next, 10)
-	}
+	resp := &zenithv1.ListDeadLettersResponse{NextPageToken: next}
 	for _, dl := range page {
 		resp.DeadLetters = append(resp.DeadLetters, dl.proto())
 	}
@@ -314,6 +305,26 @@ func (dl deadLetter) proto() *zenithv1.DeadLetter {
 		DeadLetteredAt: timestamp(dl.msg.Time.In(time.UTC)),
 		AuditStatus:    dl.status,
 	}
+}
+
+// streamPage reads one page of a listing of the dead-letter stream: scan
+// reads up to size items from sequence start, as the request's page size
+// and token say, and returns the sequence to go on from, 0 at the end. It
+// returns the page and the token of the next one, "" after the last.
+func streamPage[T any](requestedSize int32, token string, scan func(start uint64, size int) ([]T, uint64, error)) ([]T, string, error) {
+	size, err := pageSize(requestedSize)
+	if err != nil {
+		return nil, "", err
+	}
+	start, err := decodeSequenceToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	page, next, err := scan(start, size)
+	if err != nil || next == 0 {
+		return page, "", err
+	}
+	return page, strconv.FormatUint(next, 10), nil
 }
 
 func decodeSequenceToken(token string) (uint64, error) {
