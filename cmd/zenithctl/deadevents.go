@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"connectrpc.com/connect"
@@ -133,17 +132,11 @@ replayed: naming one by sequence fails, and a filter skips it.`,
 			}
 			return c.ReplayEventDeadLetters(ctx, connect.NewRequest(req))
 		}, func(p printer, msg *zenithv1.ReplayEventDeadLettersResponse, _ []string) error {
-			replayed := 0
-			for _, o := range msg.GetOutcomes() {
-				if o.GetReplayed() {
-					replayed++
-					fmt.Fprintf(p.out, "replayed %d (event %s/%s)\n", o.GetSequence(), printable(o.GetSource()), printable(o.GetEventId()))
-				} else {
-					fmt.Fprintf(p.out, "skipped %d (event %s/%s): %s\n", o.GetSequence(), printable(o.GetSource()), printable(o.GetEventId()), printable(o.GetSkipped()))
-				}
+			lines := make([]replayLine, len(msg.GetOutcomes()))
+			for i, o := range msg.GetOutcomes() {
+				lines[i] = replayLine{o.GetSequence(), "event " + o.GetSource() + "/" + o.GetEventId(), o.GetReplayed(), o.GetSkipped()}
 			}
-			_, err := fmt.Fprintf(p.out, "%d replayed, %d skipped\n", replayed, len(msg.GetOutcomes())-replayed)
-			return err
+			return printReplays(p, lines)
 		}),
 	}
 	filter.register(cmd.Flags())

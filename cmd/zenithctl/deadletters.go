@@ -99,17 +99,11 @@ letter whose dispatch was since delivered is skipped.`,
 			}
 			return c.ReplayDeadLetters(ctx, connect.NewRequest(req))
 		}, func(p printer, msg *zenithv1.ReplayDeadLettersResponse, _ []string) error {
-			replayed := 0
-			for _, o := range msg.GetOutcomes() {
-				if o.GetReplayed() {
-					replayed++
-					fmt.Fprintf(p.out, "replayed %d (dispatch %s)\n", o.GetSequence(), o.GetDispatchId())
-				} else {
-					fmt.Fprintf(p.out, "skipped %d (dispatch %s): %s\n", o.GetSequence(), o.GetDispatchId(), o.GetSkipped())
-				}
+			lines := make([]replayLine, len(msg.GetOutcomes()))
+			for i, o := range msg.GetOutcomes() {
+				lines[i] = replayLine{o.GetSequence(), "dispatch " + o.GetDispatchId(), o.GetReplayed(), o.GetSkipped()}
 			}
-			_, err := fmt.Fprintf(p.out, "%d replayed, %d skipped\n", replayed, len(msg.GetOutcomes())-replayed)
-			return err
+			return printReplays(p, lines)
 		}),
 	}
 	replayFilter.register(replay.Flags())
@@ -129,4 +123,30 @@ func sequences(args []string) ([]uint64, error) {
 		seqs = append(seqs, seq)
 	}
 	return seqs, nil
+}
+
+// replayLine is what a replay did with one dead letter, for people.
+type replayLine struct {
+	sequence uint64
+	// item names what the dead letter holds, such as "dispatch d-1".
+	item     string
+	replayed bool
+	// skipped says why it was not replayed.
+	skipped string
+}
+
+// printReplays writes one line per dead letter of a replay, then the count
+// of each outcome.
+func printReplays(p printer, lines []replayLine) error {
+	replayed := 0
+	for _, l := range lines {
+		if l.replayed {
+			replayed++
+			fmt.Fprintf(p.out, "replayed %d (%s)\n", l.sequence, printable(l.item))
+		} else {
+			fmt.Fprintf(p.out, "skipped %d (%s): %s\n", l.sequence, printable(l.item), printable(l.skipped))
+		}
+	}
+	_, err := fmt.Fprintf(p.out, "%d replayed, %d skipped\n", replayed, len(lines)-replayed)
+	return err
 }
