@@ -42,6 +42,9 @@ func run(ctx context.Context, out, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkServiceSettings(); err != nil {
+		return err
+	}
 	release, err := claimStateDir(opts.StateDir)
 	if err != nil {
 		return err

@@ -46,14 +46,17 @@ func optionsFromEnv() (options, error) {
 
 // serviceConfig reads a service's configuration from the environment, with
 // the NATS server and database zenith-local chose in place of NATS_URL and
-// DATABASE_URL.
-func serviceConfig[T any](natsURL, databaseURL string) (T, error) {
+// DATABASE_URL, and checks it.
+func serviceConfig[T interface{ Validate() error }](natsURL, databaseURL string) (T, error) {
 	vars := env.ToMap(os.Environ())
 	vars["NATS_URL"] = natsURL
 	vars["DATABASE_URL"] = databaseURL
 	cfg, err := usage.ParseEnv[T](env.Options{Environment: vars})
 	if err != nil {
 		return cfg, fmt.Errorf("service configuration: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

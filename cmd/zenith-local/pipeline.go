@@ -25,7 +25,7 @@ const (
 // runPipeline starts the demo receiver and the three services, prints how
 // to send a first event, and runs until ctx is cancelled.
 func runPipeline(ctx context.Context, opts options, env *environment, out io.Writer, newLogger func(string) *slog.Logger) error {
-	cfg, err := stackConfig(env)
+	cfg, err := stackConfig(env.natsURL, env.databaseURL)
 	if err != nil {
 		return err
 	}
@@ -47,16 +47,18 @@ func runPipeline(ctx context.Context, opts options, env *environment, out io.Wri
 	return err
 }
 
-func stackConfig(env *environment) (stack.Config, error) {
+// stackConfig reads and checks the three services' settings, with the NATS
+// server and database zenith-local chose.
+func stackConfig(natsURL, databaseURL string) (stack.Config, error) {
 	var cfg stack.Config
 	var err error
-	if cfg.Ingestor, err = serviceConfig[ingestor.Config](env.natsURL, env.databaseURL); err != nil {
+	if cfg.Ingestor, err = serviceConfig[ingestor.Config](natsURL, databaseURL); err != nil {
 		return cfg, err
 	}
-	if cfg.Engine, err = serviceConfig[ruleengine.Config](env.natsURL, env.databaseURL); err != nil {
+	if cfg.Engine, err = serviceConfig[ruleengine.Config](natsURL, databaseURL); err != nil {
 		return cfg, err
 	}
-	if cfg.Dispatcher, err = serviceConfig[dispatcher.Config](env.natsURL, env.databaseURL); err != nil {
+	if cfg.Dispatcher, err = serviceConfig[dispatcher.Config](natsURL, databaseURL); err != nil {
 		return cfg, err
 	}
 	if len(cfg.Dispatcher.EgressAllow) == 0 {
@@ -65,6 +67,15 @@ func stackConfig(env *environment) (stack.Config, error) {
 		cfg.Dispatcher.EgressAllow = localEgress
 	}
 	return cfg, nil
+}
+
+// checkServiceSettings checks the services' settings before anything
+// starts, so that a mistaken variable is reported at once rather than after
+// NATS and PostgreSQL have come up. The addresses stand in for the ones
+// chosen later, which are not known yet.
+func checkServiceSettings() error {
+	_, err := stackConfig("nats://127.0.0.1:4222", "postgres://127.0.0.1/zenith")
+	return err
 }
 
 // localEgress is what a local run lets sinks reach besides public

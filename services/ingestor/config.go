@@ -76,7 +76,7 @@ func ConfigFromEnv() (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// Validate reports the first limit that cannot work.
+// Validate reports the first limit or admin token that cannot work.
 func (c Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes <= 0:
@@ -89,6 +89,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingestor configuration: INGESTOR_RATE_BURST must be at least %d, the largest batch, got %d", MaxBatch, c.RateBurst)
 	}
 	if err := c.Streams.Validate(); err != nil {
+		return fmt.Errorf("ingestor configuration: %w", err)
+	}
+	if err := c.adminTokens().Validate(); err != nil {
 		return fmt.Errorf("ingestor configuration: %w", err)
 	}
 	return nil

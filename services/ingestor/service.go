@@ -55,9 +55,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := cfg.adminTokens().Validate(); err != nil {
-		return nil, fmt.Errorf("ingestor configuration: %w", err)
-	}
 	s := &Service{cfg: cfg, log: log}
 	if err := s.connect(ctx); err != nil {
 		s.close()
