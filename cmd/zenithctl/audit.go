@@ -23,10 +23,11 @@ func auditCommand(g *globals) *cobra.Command {
 		Short: "List dispatch outcomes, newest first",
 		Long: `Lists dispatch outcomes, newest first, a page at a time. --since and --until
 take an RFC 3339 time or a duration back from now (such as 1h); --since
-cannot be in the future. The TRACE column is the id of the dispatch's
-trace, the event's own from the producer's request to the sink: look it up
-in the tracing backend. When more entries follow, the last line gives the
---page-token of the next page.`,
+cannot be in the future. UPDATED is when a replay of a dead letter last
+replaced the outcome, "-" while it is the first. The TRACE column is the id
+of the dispatch's trace, the event's own from the producer's request to the
+sink: look it up in the tracing backend. When more entries follow, the last
+line gives the --page-token of the next page.`,
 		Args: args(0, "no arguments"),
 		RunE: runner(g, func(ctx context.Context, c adminClient, _ []string) (*connect.Response[zenithv1.ListAuditResponse], error) {
 			var err error
@@ -38,11 +39,11 @@ in the tracing backend. When more entries follow, the last line gives the
 		}, func(p printer, msg *zenithv1.ListAuditResponse, _ []string) error {
 			rows := make([][]string, len(msg.GetEntries()))
 			for i, e := range msg.GetEntries() {
-				rows[i] = []string{when(e.GetCreatedAt()), e.GetEventId(), e.GetRule() + " v" + strconv.FormatInt(e.GetRuleVersion(), 10),
+				rows[i] = []string{when(e.GetCreatedAt()), when(e.GetUpdatedAt()), e.GetEventId(), e.GetRule() + " v" + strconv.FormatInt(e.GetRuleVersion(), 10),
 					e.GetSink(), e.GetStatus(), strconv.Itoa(int(e.GetAttempts())), strconv.Itoa(int(e.GetHttpStatus())),
 					cmp.Or(e.GetTraceId(), "-"), e.GetError()}
 			}
-			if err := p.table([]string{"TIME", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "HTTP", "TRACE", "ERROR"}, rows); err != nil {
+			if err := p.table([]string{"TIME", "UPDATED", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "HTTP", "TRACE", "ERROR"}, rows); err != nil {
 				return err
 			}
 			return nextPage(p, msg.GetNextPageToken())

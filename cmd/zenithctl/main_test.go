@@ -415,11 +415,30 @@ func TestDeadLetterReplay(t *testing.T) {
 		_, out, _ := p.ctl(t, "audit", "--event-id", "refund-1", "--status", "delivered")
 		return strings.Contains(out, "refund-1")
 	})
+	wantReplacedOutcome(t, p.mustCtl(t, "audit", "--event-id", "refund-1", "-o", "json"))
 	if out := p.mustCtl(t, "dlq", "list"); strings.Contains(out, "refund-1") {
 		t.Errorf("the delivered dead letter is still listed:\n%s", out)
 	}
 	wantLines(t, "resolved list", p.mustCtl(t, "dlq", "list", "--include-resolved"), "refund-1", "delivered")
 	wantLines(t, "second replay", p.mustCtl(t, "dlq", "replay", "--all", "--include-resolved"), "already delivered", "0 replayed, 1 skipped")
+}
+
+// wantReplacedOutcome checks that the one audit entry in raw, the JSON
+// of `zenithctl audit -o json`, says when a replay replaced its outcome.
+func wantReplacedOutcome(t *testing.T, raw string) {
+	t.Helper()
+	var audit struct {
+		Entries []struct {
+			CreatedAt time.Time `json:"createdAt"`
+			UpdatedAt time.Time `json:"updatedAt"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(raw), &audit); err != nil || len(audit.Entries) != 1 {
+		t.Fatalf("audit -o json = %s (%v), want one entry", raw, err)
+	}
+	if e := audit.Entries[0]; e.UpdatedAt.Before(e.CreatedAt) {
+		t.Errorf("replayed entry: created %v, updated %v; want the update after the creation", e.CreatedAt, e.UpdatedAt)
+	}
 }
 
 func mustRead(t *testing.T, path string) string {

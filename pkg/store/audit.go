@@ -38,6 +38,9 @@ type AuditRecord struct {
 	EventTime  time.Time
 	MatchedAt  time.Time
 	CreatedAt  time.Time
+	// UpdatedAt is when the outcome was last replaced (a replayed dead
+	// letter's); zero while the row holds its first outcome.
+	UpdatedAt time.Time
 	// TraceID is the W3C trace id (32 hex digits) of the dispatch's trace;
 	// empty when it had no trace context.
 	TraceID string
@@ -45,13 +48,13 @@ type AuditRecord struct {
 
 const auditColumns = `dispatch_id, event_id, source, event_type, rule_id::TEXT, rule_name, rule_version,
 	sink_id::TEXT, sink_name, sink_type, status, attempts, COALESCE(http_status, 0), latency_us,
-	error, event_time, matched_at, created_at, COALESCE(trace_id, '')`
+	error, event_time, matched_at, created_at, updated_at, COALESCE(trace_id, '')`
 
 // InsertAudit writes records in one round trip. A record whose dispatch is
 // already recorded as delivered is skipped, so writing the outcome of a
 // redelivered action again is harmless. A dispatch recorded as dead-lettered
 // takes the new outcome: that is a replayed dead letter's second chance, and
-// its row must say how it ended.
+// its row must say how it ended, and when, even when it failed the same way.
 func (s *Store) InsertAudit(ctx context.Context, records []AuditRecord) error {
 	batch := &pgx.Batch{}
 	for _, r := range records {
@@ -64,7 +67,7 @@ func (s *Store) InsertAudit(ctx context.Context, records []AuditRecord) error {
 				rule_version = excluded.rule_version, status = excluded.status,
 				attempts = excluded.attempts, http_status = excluded.http_status,
 				latency_us = excluded.latency_us, error = excluded.error,
-				trace_id = COALESCE(excluded.trace_id, audit_log.trace_id)
+				trace_id = COALESCE(excluded.trace_id, audit_log.trace_id), updated_at = now()
 			WHERE audit_log.status = 'dead_lettered'`,
 			r.DispatchID, r.EventID, r.Source, r.EventType, r.RuleID, r.RuleName, r.RuleVersion,
 			r.SinkID, r.SinkName, r.SinkType, r.Status, r.Attempts, nullInt(r.HTTPStatus),
@@ -211,10 +214,14 @@ func (s *Store) CountAudit(ctx context.Context, status string) (int64, error) {
 func scanAudit(row pgx.Row) (AuditRecord, error) {
 	var r AuditRecord
 	var latencyUS int64
+	var updatedAt *time.Time
 	err := row.Scan(&r.DispatchID, &r.EventID, &r.Source, &r.EventType, &r.RuleID, &r.RuleName,
 		&r.RuleVersion, &r.SinkID, &r.SinkName, &r.SinkType, &r.Status, &r.Attempts, &r.HTTPStatus,
-		&latencyUS, &r.Error, &r.EventTime, &r.MatchedAt, &r.CreatedAt, &r.TraceID)
+		&latencyUS, &r.Error, &r.EventTime, &r.MatchedAt, &r.CreatedAt, &updatedAt, &r.TraceID)
 	r.Latency = time.Duration(latencyUS) * time.Microsecond
+	if updatedAt != nil {
+		r.UpdatedAt = *updatedAt
+	}
 	return r, err
 }
 

@@ -616,18 +616,43 @@ func TestAuditOutcomeAfterDeadLetter(t *testing.T) {
 		SinkID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f51", SinkName: "s", SinkType: "webhook",
 		Status: store.StatusDeadLettered, Attempts: 24, Error: "503", EventTime: now, MatchedAt: now,
 	}
-	replayed := dead
-	replayed.Status, replayed.Attempts, replayed.Error, replayed.HTTPStatus = store.StatusDelivered, 1, "", 204
-	later := dead
-	later.Error = "too late"
-	for _, batch := range [][]store.AuditRecord{{dead}, {replayed}, {later}} {
-		if err := st.InsertAudit(ctx, batch); err != nil {
+	insert := func(r store.AuditRecord) store.AuditRecord {
+		t.Helper()
+		if err := st.InsertAudit(ctx, []store.AuditRecord{r}); err != nil {
 			t.Fatal(err)
 		}
+		got, err := st.AuditByDispatch(ctx, r.DispatchID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
-	got, err := st.AuditByDispatch(ctx, "d-1")
-	if err != nil || got.Status != store.StatusDelivered || got.Attempts != 1 || got.Error != "" || got.HTTPStatus != 204 {
-		t.Errorf("row = %+v, %v; want the replay's delivery", got, err)
+
+	if first := insert(dead); !first.UpdatedAt.IsZero() {
+		t.Errorf("a first outcome has UpdatedAt %v, want none", first.UpdatedAt)
+	}
+
+	// A replay that fails the same way leaves a mark of when it did.
+	again := insert(dead)
+	if again.Status != store.StatusDeadLettered || again.UpdatedAt.Before(again.CreatedAt) {
+		t.Errorf("after an identical failure: status %s, created %v, updated %v; want dead_lettered updated after creation",
+			again.Status, again.CreatedAt, again.UpdatedAt)
+	}
+
+	replayed := dead
+	replayed.Status, replayed.Attempts, replayed.Error, replayed.HTTPStatus = store.StatusDelivered, 1, "", 204
+	got := insert(replayed)
+	if got.Status != store.StatusDelivered || got.Attempts != 1 || got.Error != "" || got.HTTPStatus != 204 {
+		t.Errorf("row = %+v; want the replay's delivery", got)
+	}
+	if got.UpdatedAt.Before(again.UpdatedAt) {
+		t.Errorf("UpdatedAt went back from %v to %v", again.UpdatedAt, got.UpdatedAt)
+	}
+
+	later := dead
+	later.Error = "too late"
+	if kept := insert(later); kept.Status != store.StatusDelivered || !kept.UpdatedAt.Equal(got.UpdatedAt) {
+		t.Errorf("a delivered row changed: %+v", kept)
 	}
 	statuses, err := st.AuditStatuses(ctx, []string{"d-1", "d-404"})
 	if err != nil || len(statuses) != 1 || statuses["d-1"] != store.StatusDelivered {

@@ -2680,7 +2680,11 @@ type AuditEntry struct {
 	// the event's, from the producer's request to the sink. Empty when the
 	// event carried no trace context, and for rows written before trace ids
 	// were recorded.
-	TraceId       string `protobuf:"bytes,17,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	TraceId string `protobuf:"bytes,17,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// When the outcome was last replaced: a replayed dead letter's new
+	// outcome, even the same failure again. Unset while the entry holds its
+	// first outcome.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2832,6 +2836,13 @@ func (x *AuditEntry) GetTraceId() string {
 		return x.TraceId
 	}
 	return ""
+}
+
+func (x *AuditEntry) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
 }
 
 // ListAuditRequest selects audit entries; empty fields select everything.
@@ -4584,7 +4595,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	" \x03(\v2\x1a.zenith.v1.ConditionResultR\bchildren\x12\x1d\n" +
 	"\n" +
 	"value_json\x18\v \x01(\tR\tvalueJson\x12\x19\n" +
-	"\bgot_json\x18\f \x01(\tR\agotJson\"\xbd\x04\n" +
+	"\bgot_json\x18\f \x01(\tR\agotJson\"\xf8\x04\n" +
 	"\n" +
 	"AuditEntry\x12\x1f\n" +
 	"\vdispatch_id\x18\x01 \x01(\tR\n" +
@@ -4611,7 +4622,9 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"matched_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tmatchedAt\x129\n" +
 	"\n" +
 	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x19\n" +
-	"\btrace_id\x18\x11 \x01(\tR\atraceId\"\xa8\x02\n" +
+	"\btrace_id\x18\x11 \x01(\tR\atraceId\x129\n" +
+	"\n" +
+	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa8\x02\n" +
 	"\x10ListAuditRequest\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x12\n" +
@@ -4905,85 +4918,86 @@ var file_zenith_v1_admin_proto_depIdxs = []int32{
 	68, // 37: zenith.v1.AuditEntry.event_time:type_name -> google.protobuf.Timestamp
 	68, // 38: zenith.v1.AuditEntry.matched_at:type_name -> google.protobuf.Timestamp
 	68, // 39: zenith.v1.AuditEntry.created_at:type_name -> google.protobuf.Timestamp
-	68, // 40: zenith.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	68, // 41: zenith.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	46, // 42: zenith.v1.ListAuditResponse.entries:type_name -> zenith.v1.AuditEntry
-	68, // 43: zenith.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	68, // 44: zenith.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	68, // 45: zenith.v1.DeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
-	49, // 46: zenith.v1.ListDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
-	50, // 47: zenith.v1.ListDeadLettersResponse.dead_letters:type_name -> zenith.v1.DeadLetter
-	49, // 48: zenith.v1.ReplayDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
-	55, // 49: zenith.v1.ReplayDeadLettersResponse.outcomes:type_name -> zenith.v1.ReplayOutcome
-	68, // 50: zenith.v1.EventDeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	68, // 51: zenith.v1.EventDeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	68, // 52: zenith.v1.EventDeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
-	71, // 53: zenith.v1.EventDeadLetter.payload:type_name -> google.protobuf.Value
-	68, // 54: zenith.v1.EventDeadLetter.replayed_at:type_name -> google.protobuf.Timestamp
-	56, // 55: zenith.v1.ListEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
-	57, // 56: zenith.v1.ListEventDeadLettersResponse.dead_letters:type_name -> zenith.v1.EventDeadLetter
-	56, // 57: zenith.v1.ReplayEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
-	62, // 58: zenith.v1.ReplayEventDeadLettersResponse.outcomes:type_name -> zenith.v1.EventReplayOutcome
-	67, // 59: zenith.v1.ApplyRequest.api_keys:type_name -> zenith.v1.ApplyRequest.ApiKeysEntry
-	65, // 60: zenith.v1.ApplyResponse.changes:type_name -> zenith.v1.Change
-	66, // 61: zenith.v1.Change.fields:type_name -> zenith.v1.FieldChange
-	1,  // 62: zenith.v1.AdminService.CreateSource:input_type -> zenith.v1.CreateSourceRequest
-	3,  // 63: zenith.v1.AdminService.ListSources:input_type -> zenith.v1.ListSourcesRequest
-	5,  // 64: zenith.v1.AdminService.GetSource:input_type -> zenith.v1.GetSourceRequest
-	7,  // 65: zenith.v1.AdminService.UpdateSource:input_type -> zenith.v1.UpdateSourceRequest
-	9,  // 66: zenith.v1.AdminService.DeleteSource:input_type -> zenith.v1.DeleteSourceRequest
-	12, // 67: zenith.v1.AdminService.CreateAPIKey:input_type -> zenith.v1.CreateAPIKeyRequest
-	14, // 68: zenith.v1.AdminService.ListAPIKeys:input_type -> zenith.v1.ListAPIKeysRequest
-	16, // 69: zenith.v1.AdminService.RevokeAPIKey:input_type -> zenith.v1.RevokeAPIKeyRequest
-	19, // 70: zenith.v1.AdminService.CreateSink:input_type -> zenith.v1.CreateSinkRequest
-	21, // 71: zenith.v1.AdminService.ListSinks:input_type -> zenith.v1.ListSinksRequest
-	23, // 72: zenith.v1.AdminService.GetSink:input_type -> zenith.v1.GetSinkRequest
-	25, // 73: zenith.v1.AdminService.UpdateSink:input_type -> zenith.v1.UpdateSinkRequest
-	27, // 74: zenith.v1.AdminService.DeleteSink:input_type -> zenith.v1.DeleteSinkRequest
-	30, // 75: zenith.v1.AdminService.CreateRule:input_type -> zenith.v1.CreateRuleRequest
-	32, // 76: zenith.v1.AdminService.ListRules:input_type -> zenith.v1.ListRulesRequest
-	34, // 77: zenith.v1.AdminService.GetRule:input_type -> zenith.v1.GetRuleRequest
-	36, // 78: zenith.v1.AdminService.UpdateRule:input_type -> zenith.v1.UpdateRuleRequest
-	38, // 79: zenith.v1.AdminService.DeleteRule:input_type -> zenith.v1.DeleteRuleRequest
-	40, // 80: zenith.v1.AdminService.SetRuleEnabled:input_type -> zenith.v1.SetRuleEnabledRequest
-	42, // 81: zenith.v1.AdminService.TestRules:input_type -> zenith.v1.TestRulesRequest
-	47, // 82: zenith.v1.AdminService.ListAudit:input_type -> zenith.v1.ListAuditRequest
-	51, // 83: zenith.v1.AdminService.ListDeadLetters:input_type -> zenith.v1.ListDeadLettersRequest
-	53, // 84: zenith.v1.AdminService.ReplayDeadLetters:input_type -> zenith.v1.ReplayDeadLettersRequest
-	58, // 85: zenith.v1.AdminService.ListEventDeadLetters:input_type -> zenith.v1.ListEventDeadLettersRequest
-	60, // 86: zenith.v1.AdminService.ReplayEventDeadLetters:input_type -> zenith.v1.ReplayEventDeadLettersRequest
-	63, // 87: zenith.v1.AdminService.Apply:input_type -> zenith.v1.ApplyRequest
-	2,  // 88: zenith.v1.AdminService.CreateSource:output_type -> zenith.v1.CreateSourceResponse
-	4,  // 89: zenith.v1.AdminService.ListSources:output_type -> zenith.v1.ListSourcesResponse
-	6,  // 90: zenith.v1.AdminService.GetSource:output_type -> zenith.v1.GetSourceResponse
-	8,  // 91: zenith.v1.AdminService.UpdateSource:output_type -> zenith.v1.UpdateSourceResponse
-	10, // 92: zenith.v1.AdminService.DeleteSource:output_type -> zenith.v1.DeleteSourceResponse
-	13, // 93: zenith.v1.AdminService.CreateAPIKey:output_type -> zenith.v1.CreateAPIKeyResponse
-	15, // 94: zenith.v1.AdminService.ListAPIKeys:output_type -> zenith.v1.ListAPIKeysResponse
-	17, // 95: zenith.v1.AdminService.RevokeAPIKey:output_type -> zenith.v1.RevokeAPIKeyResponse
-	20, // 96: zenith.v1.AdminService.CreateSink:output_type -> zenith.v1.CreateSinkResponse
-	22, // 97: zenith.v1.AdminService.ListSinks:output_type -> zenith.v1.ListSinksResponse
-	24, // 98: zenith.v1.AdminService.GetSink:output_type -> zenith.v1.GetSinkResponse
-	26, // 99: zenith.v1.AdminService.UpdateSink:output_type -> zenith.v1.UpdateSinkResponse
-	28, // 100: zenith.v1.AdminService.DeleteSink:output_type -> zenith.v1.DeleteSinkResponse
-	31, // 101: zenith.v1.AdminService.CreateRule:output_type -> zenith.v1.CreateRuleResponse
-	33, // 102: zenith.v1.AdminService.ListRules:output_type -> zenith.v1.ListRulesResponse
-	35, // 103: zenith.v1.AdminService.GetRule:output_type -> zenith.v1.GetRuleResponse
-	37, // 104: zenith.v1.AdminService.UpdateRule:output_type -> zenith.v1.UpdateRuleResponse
-	39, // 105: zenith.v1.AdminService.DeleteRule:output_type -> zenith.v1.DeleteRuleResponse
-	41, // 106: zenith.v1.AdminService.SetRuleEnabled:output_type -> zenith.v1.SetRuleEnabledResponse
-	43, // 107: zenith.v1.AdminService.TestRules:output_type -> zenith.v1.TestRulesResponse
-	48, // 108: zenith.v1.AdminService.ListAudit:output_type -> zenith.v1.ListAuditResponse
-	52, // 109: zenith.v1.AdminService.ListDeadLetters:output_type -> zenith.v1.ListDeadLettersResponse
-	54, // 110: zenith.v1.AdminService.ReplayDeadLetters:output_type -> zenith.v1.ReplayDeadLettersResponse
-	59, // 111: zenith.v1.AdminService.ListEventDeadLetters:output_type -> zenith.v1.ListEventDeadLettersResponse
-	61, // 112: zenith.v1.AdminService.ReplayEventDeadLetters:output_type -> zenith.v1.ReplayEventDeadLettersResponse
-	64, // 113: zenith.v1.AdminService.Apply:output_type -> zenith.v1.ApplyResponse
-	88, // [88:114] is the sub-list for method output_type
-	62, // [62:88] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	68, // 40: zenith.v1.AuditEntry.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 41: zenith.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	68, // 42: zenith.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	46, // 43: zenith.v1.ListAuditResponse.entries:type_name -> zenith.v1.AuditEntry
+	68, // 44: zenith.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	68, // 45: zenith.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	68, // 46: zenith.v1.DeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
+	49, // 47: zenith.v1.ListDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
+	50, // 48: zenith.v1.ListDeadLettersResponse.dead_letters:type_name -> zenith.v1.DeadLetter
+	49, // 49: zenith.v1.ReplayDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
+	55, // 50: zenith.v1.ReplayDeadLettersResponse.outcomes:type_name -> zenith.v1.ReplayOutcome
+	68, // 51: zenith.v1.EventDeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	68, // 52: zenith.v1.EventDeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	68, // 53: zenith.v1.EventDeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
+	71, // 54: zenith.v1.EventDeadLetter.payload:type_name -> google.protobuf.Value
+	68, // 55: zenith.v1.EventDeadLetter.replayed_at:type_name -> google.protobuf.Timestamp
+	56, // 56: zenith.v1.ListEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
+	57, // 57: zenith.v1.ListEventDeadLettersResponse.dead_letters:type_name -> zenith.v1.EventDeadLetter
+	56, // 58: zenith.v1.ReplayEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
+	62, // 59: zenith.v1.ReplayEventDeadLettersResponse.outcomes:type_name -> zenith.v1.EventReplayOutcome
+	67, // 60: zenith.v1.ApplyRequest.api_keys:type_name -> zenith.v1.ApplyRequest.ApiKeysEntry
+	65, // 61: zenith.v1.ApplyResponse.changes:type_name -> zenith.v1.Change
+	66, // 62: zenith.v1.Change.fields:type_name -> zenith.v1.FieldChange
+	1,  // 63: zenith.v1.AdminService.CreateSource:input_type -> zenith.v1.CreateSourceRequest
+	3,  // 64: zenith.v1.AdminService.ListSources:input_type -> zenith.v1.ListSourcesRequest
+	5,  // 65: zenith.v1.AdminService.GetSource:input_type -> zenith.v1.GetSourceRequest
+	7,  // 66: zenith.v1.AdminService.UpdateSource:input_type -> zenith.v1.UpdateSourceRequest
+	9,  // 67: zenith.v1.AdminService.DeleteSource:input_type -> zenith.v1.DeleteSourceRequest
+	12, // 68: zenith.v1.AdminService.CreateAPIKey:input_type -> zenith.v1.CreateAPIKeyRequest
+	14, // 69: zenith.v1.AdminService.ListAPIKeys:input_type -> zenith.v1.ListAPIKeysRequest
+	16, // 70: zenith.v1.AdminService.RevokeAPIKey:input_type -> zenith.v1.RevokeAPIKeyRequest
+	19, // 71: zenith.v1.AdminService.CreateSink:input_type -> zenith.v1.CreateSinkRequest
+	21, // 72: zenith.v1.AdminService.ListSinks:input_type -> zenith.v1.ListSinksRequest
+	23, // 73: zenith.v1.AdminService.GetSink:input_type -> zenith.v1.GetSinkRequest
+	25, // 74: zenith.v1.AdminService.UpdateSink:input_type -> zenith.v1.UpdateSinkRequest
+	27, // 75: zenith.v1.AdminService.DeleteSink:input_type -> zenith.v1.DeleteSinkRequest
+	30, // 76: zenith.v1.AdminService.CreateRule:input_type -> zenith.v1.CreateRuleRequest
+	32, // 77: zenith.v1.AdminService.ListRules:input_type -> zenith.v1.ListRulesRequest
+	34, // 78: zenith.v1.AdminService.GetRule:input_type -> zenith.v1.GetRuleRequest
+	36, // 79: zenith.v1.AdminService.UpdateRule:input_type -> zenith.v1.UpdateRuleRequest
+	38, // 80: zenith.v1.AdminService.DeleteRule:input_type -> zenith.v1.DeleteRuleRequest
+	40, // 81: zenith.v1.AdminService.SetRuleEnabled:input_type -> zenith.v1.SetRuleEnabledRequest
+	42, // 82: zenith.v1.AdminService.TestRules:input_type -> zenith.v1.TestRulesRequest
+	47, // 83: zenith.v1.AdminService.ListAudit:input_type -> zenith.v1.ListAuditRequest
+	51, // 84: zenith.v1.AdminService.ListDeadLetters:input_type -> zenith.v1.ListDeadLettersRequest
+	53, // 85: zenith.v1.AdminService.ReplayDeadLetters:input_type -> zenith.v1.ReplayDeadLettersRequest
+	58, // 86: zenith.v1.AdminService.ListEventDeadLetters:input_type -> zenith.v1.ListEventDeadLettersRequest
+	60, // 87: zenith.v1.AdminService.ReplayEventDeadLetters:input_type -> zenith.v1.ReplayEventDeadLettersRequest
+	63, // 88: zenith.v1.AdminService.Apply:input_type -> zenith.v1.ApplyRequest
+	2,  // 89: zenith.v1.AdminService.CreateSource:output_type -> zenith.v1.CreateSourceResponse
+	4,  // 90: zenith.v1.AdminService.ListSources:output_type -> zenith.v1.ListSourcesResponse
+	6,  // 91: zenith.v1.AdminService.GetSource:output_type -> zenith.v1.GetSourceResponse
+	8,  // 92: zenith.v1.AdminService.UpdateSource:output_type -> zenith.v1.UpdateSourceResponse
+	10, // 93: zenith.v1.AdminService.DeleteSource:output_type -> zenith.v1.DeleteSourceResponse
+	13, // 94: zenith.v1.AdminService.CreateAPIKey:output_type -> zenith.v1.CreateAPIKeyResponse
+	15, // 95: zenith.v1.AdminService.ListAPIKeys:output_type -> zenith.v1.ListAPIKeysResponse
+	17, // 96: zenith.v1.AdminService.RevokeAPIKey:output_type -> zenith.v1.RevokeAPIKeyResponse
+	20, // 97: zenith.v1.AdminService.CreateSink:output_type -> zenith.v1.CreateSinkResponse
+	22, // 98: zenith.v1.AdminService.ListSinks:output_type -> zenith.v1.ListSinksResponse
+	24, // 99: zenith.v1.AdminService.GetSink:output_type -> zenith.v1.GetSinkResponse
+	26, // 100: zenith.v1.AdminService.UpdateSink:output_type -> zenith.v1.UpdateSinkResponse
+	28, // 101: zenith.v1.AdminService.DeleteSink:output_type -> zenith.v1.DeleteSinkResponse
+	31, // 102: zenith.v1.AdminService.CreateRule:output_type -> zenith.v1.CreateRuleResponse
+	33, // 103: zenith.v1.AdminService.ListRules:output_type -> zenith.v1.ListRulesResponse
+	35, // 104: zenith.v1.AdminService.GetRule:output_type -> zenith.v1.GetRuleResponse
+	37, // 105: zenith.v1.AdminService.UpdateRule:output_type -> zenith.v1.UpdateRuleResponse
+	39, // 106: zenith.v1.AdminService.DeleteRule:output_type -> zenith.v1.DeleteRuleResponse
+	41, // 107: zenith.v1.AdminService.SetRuleEnabled:output_type -> zenith.v1.SetRuleEnabledResponse
+	43, // 108: zenith.v1.AdminService.TestRules:output_type -> zenith.v1.TestRulesResponse
+	48, // 109: zenith.v1.AdminService.ListAudit:output_type -> zenith.v1.ListAuditResponse
+	52, // 110: zenith.v1.AdminService.ListDeadLetters:output_type -> zenith.v1.ListDeadLettersResponse
+	54, // 111: zenith.v1.AdminService.ReplayDeadLetters:output_type -> zenith.v1.ReplayDeadLettersResponse
+	59, // 112: zenith.v1.AdminService.ListEventDeadLetters:output_type -> zenith.v1.ListEventDeadLettersResponse
+	61, // 113: zenith.v1.AdminService.ReplayEventDeadLetters:output_type -> zenith.v1.ReplayEventDeadLettersResponse
+	64, // 114: zenith.v1.AdminService.Apply:output_type -> zenith.v1.ApplyResponse
+	89, // [89:115] is the sub-list for method output_type
+	63, // [63:89] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_zenith_v1_admin_proto_init() }

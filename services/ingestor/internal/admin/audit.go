@@ -117,7 +117,7 @@ func toAuditEntry(r store.AuditRecord) *zenithv1.AuditEntry {
 		Status: r.Status, Attempts: int32(r.Attempts), HttpStatus: int32(r.HTTPStatus),
 		LatencyUs: r.Latency.Microseconds(), Error: r.Error,
 		EventTime: timestamp(r.EventTime), MatchedAt: timestamp(r.MatchedAt), CreatedAt: timestamp(r.CreatedAt),
-		TraceId: r.TraceID,
+		UpdatedAt: timestamp(r.UpdatedAt), TraceId: r.TraceID,
 	}
 }
 
