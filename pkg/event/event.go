@@ -4,7 +4,8 @@
 // The attribute names follow CloudEvents 1.0. On NATS an event is carried in
 // CloudEvents binary mode: the attributes are lower-case ce-* headers and the
 // payload is the event's data, a JSON object, byte for byte as the producer
-// sent it. Structured mode (the whole envelope as JSON, marked by a
+// sent it; extension attributes are ce-* headers too. Structured mode (the
+// whole envelope as JSON, marked by a
 // Content-Type of application/cloudevents+json) is accepted too, for
 // producers that publish to NATS directly.
 package event
@@ -43,6 +44,9 @@ type Event struct {
 	Subject string
 	// Data is the event's content: the bytes of a JSON object.
 	Data []byte
+	// Extensions are the producer's extension attributes, sorted by name;
+	// usually none.
+	Extensions []Extension
 }
 
 var (
@@ -141,7 +145,10 @@ func (e *Event) ValidateAttributes() error {
 	if e.Time.IsZero() {
 		return fieldErr("time", "is required")
 	}
-	return validateSubject(e.Subject)
+	if err := validateText("subject", e.Subject, MaxSubjectLength); err != nil {
+		return err
+	}
+	return validateExtensions(e.Extensions)
 }
 
 func validateID(id string) error {
@@ -169,16 +176,18 @@ func validateType(t string) error {
 	return nil
 }
 
-func validateSubject(subject string) error {
-	if len(subject) > MaxSubjectLength {
-		return fieldErr("subject", "must be at most %d bytes", MaxSubjectLength)
+// validateText checks the string attribute field: at most max bytes of
+// UTF-8 without control characters, which a NATS header cannot carry.
+func validateText(field, value string, max int) *FieldError {
+	if len(value) > max {
+		return fieldErr(field, "must be at most %d bytes", max)
 	}
-	if !utf8.ValidString(subject) {
-		return fieldErr("subject", "must be valid UTF-8")
+	if !utf8.ValidString(value) {
+		return fieldErr(field, "must be valid UTF-8")
 	}
-	for _, r := range subject {
+	for _, r := range value {
 		if r < ' ' || r == 0x7f {
-			return fieldErr("subject", "must not contain control characters")
+			return fieldErr(field, "must not contain control characters")
 		}
 	}
 	return nil

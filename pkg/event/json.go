@@ -8,7 +8,8 @@ import (
 )
 
 // wireEvent is an event as producers write it in JSON: the CloudEvents JSON
-// format, restricted to the attributes Zenith knows.
+// format. Data comes last, so that MarshalJSON can add the extension
+// attributes after it.
 type wireEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -18,6 +19,7 @@ type wireEvent struct {
 	Subject         string          `json:"subject"`
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
+	Extensions      []Extension     `json:"-"`
 }
 
 // byteOrderMark is U+FEFF in UTF-8, which some editors put at the start of
@@ -94,12 +96,12 @@ func (s *scanner) member(w *wireEvent, name string, seen map[string]bool) bool {
 		return true
 	}
 
-	dst := w.attribute(name)
-	if dst == nil {
-		return s.fail(codedErr(attributeName(name), ReasonUnknownAttribute, "is not a known attribute"))
-	}
 	if s.pos == len(s.buf) {
 		return s.syntaxError()
+	}
+	dst := w.attribute(name)
+	if dst == nil {
+		return s.extension(w, name)
 	}
 	switch s.buf[s.pos] {
 	case '"':
@@ -112,6 +114,44 @@ func (s *scanner) member(w *wireEvent, name string, seen map[string]bool) bool {
 		return s.literal("null")
 	}
 	return s.fail(fieldErr(name, "must be a JSON string"))
+}
+
+// extension scans the value of the extension attribute name into w: a
+// string, a number or a boolean, kept as a string; null leaves it out, as
+// CloudEvents says.
+func (s *scanner) extension(w *wireEvent, name string) bool {
+	switch {
+	case name == "data_base64":
+		return s.fail(fieldErr(name, "binary data is not supported: send data as a JSON object"))
+	case !validExtensionName(name):
+		return s.fail(codedErr(attributeName(name), ReasonUnknownAttribute, "%s", extensionNameProblem()))
+	case len(w.Extensions) == MaxExtensions:
+		return s.fail(codedErr(name, ReasonInvalidExtension, "is an extension attribute too many: at most %d", MaxExtensions))
+	}
+
+	s.root = name
+	defer func() { s.root = "body" }()
+	var value string
+	switch c := s.buf[s.pos]; {
+	case c == '"':
+		raw, _, ok := s.str(MaxExtensionValueLength)
+		if !ok {
+			return false
+		}
+		value = string(unescape(raw))
+	case c == 'n':
+		return s.literal("null")
+	case c == '{' || c == '[':
+		return s.fail(codedErr(name, ReasonInvalidExtension, "must be a string, a number or a boolean"))
+	default:
+		start := s.pos
+		if !s.value(0) {
+			return false
+		}
+		value = string(s.buf[start:s.pos])
+	}
+	w.Extensions = append(w.Extensions, Extension{Name: name, Value: value})
+	return true
 }
 
 // attributeName is a key a producer sent, fit for an error message: it is
@@ -153,10 +193,15 @@ func (w *wireEvent) event() (Event, error) {
 		return Event{}, fieldErr("datacontenttype", "must be application/json when given")
 	}
 
-	e := Event{ID: w.ID, Source: w.Source, Type: w.Type, Subject: w.Subject, Data: w.Data}
-	// The type and the data come only from the body, so they are checked
-	// here; id, source and time may still be filled in by the caller.
+	e := Event{ID: w.ID, Source: w.Source, Type: w.Type, Subject: w.Subject, Data: w.Data, Extensions: w.Extensions}
+	// The type, the extensions and the data come only from the body, so
+	// they are checked here; id, source and time may still be filled in by
+	// the caller.
 	if err := validateType(e.Type); err != nil {
+		return Event{}, err
+	}
+	sortExtensions(e.Extensions)
+	if err := validateExtensions(e.Extensions); err != nil {
 		return Event{}, err
 	}
 	if w.Time != "" {
@@ -184,7 +229,8 @@ func isJSONContentType(ct string) bool {
 	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
 }
 
-// MarshalJSON writes e in the CloudEvents JSON format, with data inlined.
+// MarshalJSON writes e in the CloudEvents JSON format, with data inlined
+// and the extension attributes, as strings, after it.
 func (e Event) MarshalJSON() ([]byte, error) {
 	w := wireEvent{
 		SpecVersion:     "1.0",
@@ -196,7 +242,22 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		DataContentType: "application/json",
 		Data:            json.RawMessage(e.Data),
 	}
-	return json.Marshal(w)
+	b, err := json.Marshal(w)
+	if err != nil || len(e.Extensions) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1]
+	for _, x := range e.Extensions {
+		value, err := json.Marshal(x.Value)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, ',', '"')
+		b = append(b, x.Name...)
+		b = append(b, '"', ':')
+		b = append(b, value...)
+	}
+	return append(b, '}'), nil
 }
 
 // UnmarshalJSON reads e from the CloudEvents JSON format and validates it.

@@ -68,7 +68,7 @@ func TestParseJSONErrors(t *testing.T) {
 		{"broken JSON", `{"type": "a",, "data": {}}`, "body: is not valid JSON at byte 14"},
 		{"truncated", `{"type": "a", "data": {`, "body: is truncated JSON"},
 		{"two objects", `{"type":"a","data":{}} {}`, "body: must hold exactly one JSON object"},
-		{"unknown field", `{"type":"a","data":{},"dataschema":"x"}`, "dataschema: is not a known attribute"},
+		{"attribute name no extension may have", `{"type":"a","data":{},"data-schema":"x"}`, "data-schema: is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits"},
 		{"number for a string", `{"id":42,"type":"a","data":{}}`, "id: must be a JSON string"},
 		{"missing type", `{"id":"1","data":{"a":1}}`, "type: is required"},
 		{"empty type", `{"type":"","data":{"a":1}}`, "type: is required"},

@@ -21,6 +21,10 @@ const (
 	HeaderContentType     = "Content-Type"
 )
 
+// cePrefix begins the name of every CloudEvents header; an extension
+// attribute's header is the prefix and its name.
+const cePrefix = "ce-"
+
 // StructuredContentType marks a NATS message whose payload is the whole event
 // in the CloudEvents JSON format.
 const StructuredContentType = "application/cloudevents+json"
@@ -38,6 +42,9 @@ func (e *Event) Header() nats.Header {
 	}
 	if e.Subject != "" {
 		h[HeaderSubject] = []string{e.Subject}
+	}
+	for _, x := range e.Extensions {
+		h[cePrefix+x.Name] = []string{x.Value}
 	}
 	return h
 }
@@ -84,6 +91,9 @@ func FromNATS(h nats.Header, payload []byte) (Event, error) {
 		return Event{}, fieldErr(HeaderTime, "must be an RFC 3339 timestamp")
 	}
 	e.Time = t
+	if e.Extensions, err = extensionsFromHeader(h); err != nil {
+		return Event{}, err
+	}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}

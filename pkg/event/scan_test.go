@@ -117,7 +117,7 @@ func TestParseJSONHostile(t *testing.T) {
 		{"invalid UTF-8 in subject", "{\"type\":\"a\",\"subject\":\"\xff\",\"data\":{}}", "subject: is not valid UTF-8", "invalid_utf8"},
 		{"lone surrogate in id", `{"type":"a","id":"\udfff","data":{}}`, `id: holds a lone surrogate \uDFFF`, "invalid_utf8"},
 		{"data too deep", `{"type":"a","data":` + nested(40) + `}`, "data.a" + strings.Repeat("[0]", event.MaxDepth-1) + ": nests deeper than 32 levels", "too_deep"},
-		{"long made-up attribute", `{"type":"a","data":{},"` + strings.Repeat("z", 100) + `":1}`, strings.Repeat("z", 61) + "...: is not a known attribute", "unknown_attribute"},
+		{"long made-up attribute", `{"type":"a","data":{},"` + strings.Repeat("z", 100) + `":1}`, strings.Repeat("z", 61) + "...: is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits", "unknown_attribute"},
 		{"syntax error inside data", `{"type":"a","data":{"a":1,,}}`, "body: is not valid JSON at byte 27", "invalid_body"},
 		{"object for a string", `{"type":{"a":1},"data":{}}`, "type: must be a JSON string", "invalid_type"},
 	}

@@ -52,6 +52,14 @@ type TemplateEvent struct {
 	Type    string
 	Subject string
 	Time    time.Time
+
+	extensions map[string]string
+}
+
+// Extension returns the producer's CloudEvents extension attribute name,
+// or "" when the event has none: {{.Event.Extension "tenant"}}.
+func (e TemplateEvent) Extension(name string) string {
+	return e.extensions[name]
 }
 
 // TemplateFuncs are the functions templates may call besides text/template's
@@ -210,7 +218,7 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // NewTemplateData builds what templates see of a. When escape is not nil,
 // every string the producer controls (the data's keys and values, the
-// subject) goes through it, so that a message's markup cannot be forged.
+// subject, the extension attributes) goes through it, so that a message's markup cannot be forged.
 func NewTemplateData(a action.Action, escape func(string) string) (*TemplateData, error) {
 	data := map[string]any{}
 	if len(a.Event.Data) > 0 {
@@ -221,15 +229,22 @@ func NewTemplateData(a action.Action, escape func(string) string) (*TemplateData
 		}
 	}
 	subject := a.Event.Subject
+	extensions := make(map[string]string, len(a.Event.Extensions))
+	for _, x := range a.Event.Extensions {
+		extensions[x.Name] = x.Value
+	}
 	if escape != nil {
 		data = escapeValue(data, escape).(map[string]any)
 		subject = escape(subject)
+		for name, value := range extensions {
+			extensions[name] = escape(value)
+		}
 	}
 	return &TemplateData{
 		DispatchID: a.DispatchID,
 		Event: TemplateEvent{
 			ID: a.Event.ID, Source: a.Event.Source, Type: a.Event.Type,
-			Subject: subject, Time: a.Event.Time,
+			Subject: subject, Time: a.Event.Time, extensions: extensions,
 		},
 		Data: data,
 		Rule: a.Rule,

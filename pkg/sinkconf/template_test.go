@@ -16,8 +16,9 @@ func vipPurchase() action.Action {
 		DispatchID: "d-1",
 		Event: event.Event{
 			ID: "ev-1", Source: "shop", Type: "purchase.completed", Subject: "order <42>",
-			Time: time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC),
-			Data: []byte(`{"amount":742.5,"order":12345678901234567890,"user":{"segment":"VIP","name":"<!channel> & co"},"tags":["a","b"]}`),
+			Time:       time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC),
+			Data:       []byte(`{"amount":742.5,"order":12345678901234567890,"user":{"segment":"VIP","name":"<!channel> & co"},"tags":["a","b"]}`),
+			Extensions: []event.Extension{{Name: "tenant", Value: "<acme>"}},
 		},
 		Rule: action.RuleRef{ID: "r-1", Name: "vip-purchase", Version: 3},
 		Sink: action.SinkRef{ID: "s-1", Name: "vip-alerts", Type: "slack"},
@@ -54,6 +55,7 @@ func TestTemplateRenders(t *testing.T) {
 		{"default present", `{{default "n/a" .Data.user.segment}}`, "VIP"},
 		{"strings", `{{upper .Data.user.segment}} {{lower "AB"}} {{trim "  x "}} {{replace "I" "1" "VIP"}} {{contains "IP" "VIP"}}`, "VIP ab x V1P true"},
 		{"truncate", `{{truncate 4 "purchase"}}`, "pur…"},
+		{"extension", `{{.Event.Extension "tenant"}}|{{.Event.Extension "missing"}}|{{default "none" (.Event.Extension "missing")}}`, "<acme>||none"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,8 +69,8 @@ func TestTemplateRenders(t *testing.T) {
 
 func TestTemplateEscapesProducerText(t *testing.T) {
 	escape := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
-	got, err := render(t, "{{.Data.user.name}} | {{.Event.Subject}} | {{.Event.Type}}", escape)
-	want := "&lt;!channel&gt; &amp; co | order &lt;42&gt; | purchase.completed"
+	got, err := render(t, `{{.Data.user.name}} | {{.Event.Subject}} | {{.Event.Type}} | {{.Event.Extension "tenant"}}`, escape)
+	want := "&lt;!channel&gt; &amp; co | order &lt;42&gt; | purchase.completed | &lt;acme&gt;"
 	if err != nil || got != want {
 		t.Errorf("render = %q, %v; want %q", got, err, want)
 	}

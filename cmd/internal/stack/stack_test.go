@@ -54,14 +54,15 @@ rules:
 `
 
 // receiver counts deliveries per path and event id, as a webhook endpoint
-// on loopback, and keeps the traceparent header of the last delivery of
-// each event. It answers 410 Gone on /gone, and 503 to the first
+// on loopback, and keeps the traceparent header and the body of the last
+// delivery of each event. It answers 410 Gone on /gone, and 503 to the first
 // flakyFailures deliveries of each event on /flaky.
 type receiver struct {
 	mu     sync.Mutex
 	counts map[string]map[string]int
 	total  int
 	traces map[string]string
+	bodies map[string]string
 	calls  map[string]int
 }
 
@@ -71,7 +72,7 @@ type receiver struct {
 const flakyFailures = 3
 
 func newReceiver() *receiver {
-	return &receiver{counts: map[string]map[string]int{}, traces: map[string]string{}, calls: map[string]int{}}
+	return &receiver{counts: map[string]map[string]int{}, traces: map[string]string{}, bodies: map[string]string{}, calls: map[string]int{}}
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -102,6 +103,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.counts[req.URL.Path][body.Event.ID]++
 	r.total++
 	r.traces[body.Event.ID] = req.Header.Get("traceparent")
+	r.bodies[body.Event.ID] = string(raw)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -118,6 +120,13 @@ func (r *receiver) traceparent(id string) (string, bool) {
 	defer r.mu.Unlock()
 	tp, ok := r.traces[id]
 	return tp, ok
+}
+
+// body returns the body of the delivery of event id.
+func (r *receiver) body(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bodies[id]
 }
 
 // called returns how many requests for event id the receiver had.
@@ -373,7 +382,7 @@ func TestRefusedEventsReachNoSink(t *testing.T) {
 
 func TestVIPPurchaseIsAudited(t *testing.T) {
 	p := startPipeline(t)
-	body := `{"id":"vip-1","type":"purchase.completed","data":{"amount":742.5,"user":{"segment":"VIP"}}}`
+	body := `{"id":"vip-1","type":"purchase.completed","tenant":"acme","data":{"amount":742.5,"user":{"segment":"VIP"}}}`
 	if status := p.post(t, shopKey, body); status != http.StatusAccepted {
 		t.Fatalf("status %d, want 202", status)
 	}
@@ -388,5 +397,10 @@ func TestVIPPurchaseIsAudited(t *testing.T) {
 	if row.Status != store.StatusDelivered || row.RuleName != "vip-purchase" || row.SinkName != "vip-alerts" ||
 		row.Attempts != 1 || row.HTTPStatus != http.StatusNoContent || row.EventType != "purchase.completed" {
 		t.Errorf("audit row = %+v", row)
+	}
+	// The producer's extension attribute travelled through both JetStream
+	// hops to the sink.
+	if delivered := p.recv.body("vip-1"); !strings.Contains(delivered, `"tenant":"acme"`) {
+		t.Errorf("the sink got %s, want the event's tenant extension", delivered)
 	}
 }
