@@ -525,9 +525,13 @@ func TestEveryCommand(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, "failed_precondition: sink \"pager\": rules act on it (builds/failed-build)") {
 		t.Errorf("deleting a sink in use: exit %d, %s", code, errOut)
 	}
+	code, _, errOut = p.ctl(t, "sources", "delete", "builds")
+	if code != exitError || !strings.Contains(errOut, `failed_precondition: source "builds" has rules (failed-build)`) {
+		t.Errorf("deleting a source with rules: exit %d, %s", code, errOut)
+	}
 	wantLines(t, "rules delete", p.mustCtl(t, "rules", "delete", "builds/failed-build"), "rule builds/failed-build deleted")
 	wantLines(t, "sinks delete", p.mustCtl(t, "sinks", "delete", "pager"), "sink pager deleted")
-	wantLines(t, "sources delete", p.mustCtl(t, "sources", "delete", "builds"), "source builds deleted")
+	wantLines(t, "sources delete", p.mustCtl(t, "sources", "delete", "builds"), "source builds deleted with 0 rule(s) and 0 API key(s)")
 
 	refusals := []struct {
 		name string

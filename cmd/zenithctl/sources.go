@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -47,13 +48,28 @@ func sourcesCommand(g *globals) *cobra.Command {
 				return sourceTable(p, msg.GetSource())
 			}),
 		},
-		&cobra.Command{
-			Use: "delete NAME", Short: "Delete a source with its API keys and rules", Args: args(1, "the source's name"),
-			RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.DeleteSourceResponse], error) {
-				return c.DeleteSource(ctx, connect.NewRequest(&zenithv1.DeleteSourceRequest{Name: a[0]}))
-			}, done[zenithv1.DeleteSourceResponse]("source %s deleted")),
-		},
+		deleteSourceCommand(g),
 	)
+	return cmd
+}
+
+func deleteSourceCommand(g *globals) *cobra.Command {
+	var withRules bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME [--with-rules]",
+		Short: "Delete a source with its API keys",
+		Long: `Deletes a source with its API keys, which are refused from then on. A
+source that has rules is refused, naming them, unless --with-rules deletes
+them too.`,
+		Args: args(1, "the source's name"),
+		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.DeleteSourceResponse], error) {
+			return c.DeleteSource(ctx, connect.NewRequest(&zenithv1.DeleteSourceRequest{Name: a[0], WithRules: withRules}))
+		}, func(p printer, msg *zenithv1.DeleteSourceResponse, a []string) error {
+			_, err := fmt.Fprintf(p.out, "source %s deleted with %d rule(s) and %d API key(s)\n", a[0], msg.GetRulesDeleted(), msg.GetApiKeysDeleted())
+			return err
+		}),
+	}
+	cmd.Flags().BoolVar(&withRules, "with-rules", false, "delete the source's rules too")
 	return cmd
 }
 

@@ -314,7 +314,7 @@ func (a *applier) pruneSources(ctx context.Context, keep map[string]bool) error 
 		if keep[src.Name] {
 			continue
 		}
-		if err := a.tx.DeleteSource(ctx, src.Name); err != nil {
+		if _, err := a.tx.DeleteSource(ctx, src.Name, false); err != nil {
 			return fmt.Errorf("prune source %s: %w", src.Name, err)
 		}
 		a.report.add(&Change{Kind: KindSource, Name: src.Name, Op: OpDeleted, Detail: "with its API keys"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,15 +100,54 @@ func (s *Store) RenameSource(ctx context.Context, name, newName string) (Source,
 	return src, nil
 }
 
-// DeleteSource deletes the source called name with its keys and rules. It
-// returns ErrNotFound when there is none.
-func (s *Store) DeleteSource(ctx context.Context, name string) error {
+// SourceDeletion says what deleting a source deleted with it.
+type SourceDeletion struct {
+	Rules   int
+	APIKeys int
+}
+
+// DeleteSource deletes the source called name with its API keys and, when
+// withRules is set, its rules. Without it a source that has rules is
+// refused with ErrInUse naming them: deleting a team's rules by deleting
+// their source is too easy a mistake. Run it in a transaction (InTx), so
+// that no rule is added between the check and the deletion. It returns
+// ErrNotFound when there is no such source.
+func (s *Store) DeleteSource(ctx context.Context, name string, withRules bool) (SourceDeletion, error) {
+	rules, err := s.sourceRules(ctx, name)
+	if err != nil {
+		return SourceDeletion{}, err
+	}
+	if len(rules) > 0 && !withRules {
+		return SourceDeletion{}, fmt.Errorf("source %q has rules (%s): delete them first, or delete the source with them: %w",
+			name, strings.Join(rules, ", "), ErrInUse)
+	}
+	var keys int
+	if err := s.q.QueryRow(ctx, `
+		SELECT count(*) FROM api_keys k JOIN sources src ON src.id = k.source_id
+		WHERE src.name = $1`, name).Scan(&keys); err != nil {
+		return SourceDeletion{}, fmt.Errorf("count the keys of source %q: %w", name, err)
+	}
 	tag, err := s.q.Exec(ctx, `DELETE FROM sources WHERE name = $1`, name)
 	if err != nil {
-		return fmt.Errorf("delete source %q: %w", name, err)
+		return SourceDeletion{}, fmt.Errorf("delete source %q: %w", name, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return SourceDeletion{}, ErrNotFound
 	}
-	return nil
+	return SourceDeletion{Rules: len(rules), APIKeys: keys}, nil
+}
+
+// sourceRules returns the names of the rules of the source called name.
+func (s *Store) sourceRules(ctx context.Context, name string) ([]string, error) {
+	rows, err := s.q.Query(ctx, `
+		SELECT r.name FROM rules r JOIN sources src ON src.id = r.source_id
+		WHERE src.name = $1 ORDER BY r.name`, name)
+	if err != nil {
+		return nil, fmt.Errorf("list the rules of source %q: %w", name, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the rules of source %q: %w", name, err)
+	}
+	return names, nil
 }

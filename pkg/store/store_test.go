@@ -518,11 +518,45 @@ func TestSourceCRUD(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Name != "builds" || list[1].Name != "shop" {
 		t.Errorf("ListSources = %+v, %v", list, err)
 	}
-	if err := st.DeleteSource(ctx, "builds"); err != nil {
+	if deleted, err := st.DeleteSource(ctx, "builds", false); err != nil || deleted != (store.SourceDeletion{}) {
+		t.Fatalf("DeleteSource = %+v, %v", deleted, err)
+	}
+	if _, err := st.DeleteSource(ctx, "builds", false); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteSource twice = %v, want ErrNotFound", err)
+	}
+}
+
+// A source with rules is deleted only when its rules may go too; its keys
+// always go with it.
+func TestDeleteSourceWithRules(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, name := range []string{"b", "a"} {
+		if _, _, err := f.st.PutRule(ctx, store.RuleSpec{SourceID: f.source.ID, Name: name, Enabled: true, SinkIDs: []string{f.pager}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.CreateKey(ctx, "k-1", f.source.ID, "n", "h"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteSource(ctx, "builds"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("DeleteSource twice = %v, want ErrNotFound", err)
+
+	_, err := f.st.DeleteSource(ctx, f.source.Name, false)
+	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "has rules (a, b)") {
+		t.Fatalf("DeleteSource of a source with rules = %v, want ErrInUse naming a and b", err)
+	}
+	if _, err := f.st.KeyByID(ctx, "k-1"); err != nil {
+		t.Errorf("the refused deletion took the key: %v", err)
+	}
+
+	deleted, err := f.st.DeleteSource(ctx, f.source.Name, true)
+	if err != nil || deleted != (store.SourceDeletion{Rules: 2, APIKeys: 1}) {
+		t.Fatalf("DeleteSource with its rules = %+v, %v; want 2 rules and 1 key", deleted, err)
+	}
+	if _, err := f.st.KeyByID(ctx, "k-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("KeyByID after the deletion = %v, want ErrNotFound", err)
+	}
+	if err := f.st.DeleteSink(ctx, "pager"); err != nil {
+		t.Errorf("the deleted rules still hold their sink: %v", err)
 	}
 }
 

@@ -468,7 +468,10 @@ func (x *UpdateSourceResponse) GetSource() *Source {
 type DeleteSourceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The source's name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Delete the source's rules with it; without this a source that has
+	// rules is refused.
+	WithRules     bool `protobuf:"varint,2,opt,name=with_rules,json=withRules,proto3" json:"with_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,11 +513,22 @@ func (x *DeleteSourceRequest) GetName() string {
 	return ""
 }
 
-// DeleteSourceResponse confirms a deletion.
+func (x *DeleteSourceRequest) GetWithRules() bool {
+	if x != nil {
+		return x.WithRules
+	}
+	return false
+}
+
+// DeleteSourceResponse says what was deleted with the source.
 type DeleteSourceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many rules were deleted with it.
+	RulesDeleted int32 `protobuf:"varint,1,opt,name=rules_deleted,json=rulesDeleted,proto3" json:"rules_deleted,omitempty"`
+	// How many API keys were deleted with it; they are refused from now on.
+	ApiKeysDeleted int32 `protobuf:"varint,2,opt,name=api_keys_deleted,json=apiKeysDeleted,proto3" json:"api_keys_deleted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DeleteSourceResponse) Reset() {
@@ -545,6 +559,20 @@ func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use DeleteSourceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSourceResponse) Descriptor() ([]byte, []int) {
 	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteSourceResponse) GetRulesDeleted() int32 {
+	if x != nil {
+		return x.RulesDeleted
+	}
+	return 0
+}
+
+func (x *DeleteSourceResponse) GetApiKeysDeleted() int32 {
+	if x != nil {
+		return x.ApiKeysDeleted
+	}
+	return 0
 }
 
 // APIKey is a stored API key, without its secret.
@@ -4458,10 +4486,14 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bnew_name\x18\x02 \x01(\tR\anewName\"A\n" +
 	"\x14UpdateSourceResponse\x12)\n" +
-	"\x06source\x18\x01 \x01(\v2\x11.zenith.v1.SourceR\x06source\")\n" +
+	"\x06source\x18\x01 \x01(\v2\x11.zenith.v1.SourceR\x06source\"H\n" +
 	"\x13DeleteSourceRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeleteSourceResponse\"\x90\x02\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"with_rules\x18\x02 \x01(\bR\twithRules\"e\n" +
+	"\x14DeleteSourceResponse\x12#\n" +
+	"\rrules_deleted\x18\x01 \x01(\x05R\frulesDeleted\x12(\n" +
+	"\x10api_keys_deleted\x18\x02 \x01(\x05R\x0eapiKeysDeleted\"\x90\x02\n" +
 	"\x06APIKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zenith-hq/zenith/pkg/config"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
+	"github.com/zenith-hq/zenith/pkg/store"
 )
 
 // CreateSource creates a source.
@@ -58,11 +59,20 @@ func (s *Server) UpdateSource(ctx context.Context, req *connect.Request[zenithv1
 	return connect.NewResponse(&zenithv1.UpdateSourceResponse{Source: toSource(src)}), nil
 }
 
-// DeleteSource deletes a source with its keys and rules.
+// DeleteSource deletes a source with its keys, and with its rules when
+// asked to.
 func (s *Server) DeleteSource(ctx context.Context, req *connect.Request[zenithv1.DeleteSourceRequest]) (*connect.Response[zenithv1.DeleteSourceResponse], error) {
-	if err := s.st.DeleteSource(ctx, req.Msg.GetName()); err != nil {
+	var deleted store.SourceDeletion
+	err := s.st.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		deleted, err = tx.DeleteSource(ctx, req.Msg.GetName(), req.Msg.GetWithRules())
+		return err
+	})
+	if err != nil {
 		return nil, orNotFound(err, "source", req.Msg.GetName())
 	}
 	s.announce(ctx)
-	return connect.NewResponse(&zenithv1.DeleteSourceResponse{}), nil
+	return connect.NewResponse(&zenithv1.DeleteSourceResponse{
+		RulesDeleted: int32(deleted.Rules), ApiKeysDeleted: int32(deleted.APIKeys),
+	}), nil
 }

@@ -110,7 +110,9 @@ type AdminServiceClient interface {
 	// UpdateSource renames a source; its keys and rules follow it. Producers
 	// keep their keys, and their events carry the new name from then on.
 	UpdateSource(context.Context, *connect.Request[v1.UpdateSourceRequest]) (*connect.Response[v1.UpdateSourceResponse], error)
-	// DeleteSource deletes a source with its API keys and rules.
+	// DeleteSource deletes a source with its API keys. A source that has
+	// rules is refused (FailedPrecondition, naming them) unless the request
+	// asks for its rules to go too.
 	DeleteSource(context.Context, *connect.Request[v1.DeleteSourceRequest]) (*connect.Response[v1.DeleteSourceResponse], error)
 	// CreateAPIKey makes a new random key for a source. The answer holds the
 	// key itself, shown this once: only a bcrypt hash is stored.
@@ -536,7 +538,9 @@ type AdminServiceHandler interface {
 	// UpdateSource renames a source; its keys and rules follow it. Producers
 	// keep their keys, and their events carry the new name from then on.
 	UpdateSource(context.Context, *connect.Request[v1.UpdateSourceRequest]) (*connect.Response[v1.UpdateSourceResponse], error)
-	// DeleteSource deletes a source with its API keys and rules.
+	// DeleteSource deletes a source with its API keys. A source that has
+	// rules is refused (FailedPrecondition, naming them) unless the request
+	// asks for its rules to go too.
 	DeleteSource(context.Context, *connect.Request[v1.DeleteSourceRequest]) (*connect.Response[v1.DeleteSourceResponse], error)
 	// CreateAPIKey makes a new random key for a source. The answer holds the
 	// key itself, shown this once: only a bcrypt hash is stored.
