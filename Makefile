@@ -111,9 +111,13 @@ STATE_DIR := $(abspath $(or $(ZENITH_STATE_DIR),.zenith))
 # folder's path (see cmd/zenith-local).
 ROOT_PG_DIR := $${TMPDIR:-/tmp}/zenith-local-$$(printf '%s' "$(STATE_DIR)" | sha256sum | cut -c1-12)
 
-## clean: remove built binaries and the local state of `make run` (of the
-## pipeline ZENITH_STATE_DIR names, when set)
+# The built binaries, which every pipeline of this checkout runs: cleaning
+# a second pipeline's state (ZENITH_STATE_DIR set) leaves them to the first.
+CLEAN_BIN := $(if $(ZENITH_STATE_DIR),,bin)
+
+## clean: remove built binaries and the local state of `make run`; with
+## ZENITH_STATE_DIR set, only the state of the pipeline it names
 clean:
 	@if [ -f "$(STATE_DIR)/zenith-local.pid" ] && kill -0 "$$(cat "$(STATE_DIR)/zenith-local.pid")" 2>/dev/null; then \
 		echo "make run is still running (pid $$(cat "$(STATE_DIR)/zenith-local.pid")): stop it before make clean" >&2; exit 1; fi
-	rm -rf bin "$(STATE_DIR)" "$(ROOT_PG_DIR)"
+	rm -rf $(CLEAN_BIN) "$(STATE_DIR)" "$(ROOT_PG_DIR)"

@@ -50,6 +50,9 @@ func run(ctx context.Context, out, logOut io.Writer) error {
 		return err
 	}
 	defer release()
+	if err := checkAddrs(opts); err != nil {
+		return err
+	}
 	newLogger := func(service string) *slog.Logger {
 		return telemetry.NewLogger(logOut, service, opts.LogLevel)
 	}
