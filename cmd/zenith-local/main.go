@@ -22,7 +22,10 @@ import (
 
 const summary = `Runs the whole Zenith pipeline on this machine: an embedded NATS server, a
 local PostgreSQL unless DATABASE_URL is set, the three services and a demo
-receiver. The services' own variables (see their --help) apply too.`
+receiver. The services' own variables apply too (bin/ingestor --help,
+bin/rule-engine --help and bin/dispatcher --help list them), among them the
+addresses they listen on: INGESTOR_ADDR, INGESTOR_ADMIN_ADDR,
+INGESTOR_ADMIN_API_ADDR, ENGINE_ADMIN_ADDR and DISPATCHER_ADMIN_ADDR.`
 
 func main() {
 	if len(os.Args) > 1 {
@@ -40,6 +43,9 @@ func main() {
 func run(ctx context.Context, out, logOut io.Writer) error {
 	opts, err := optionsFromEnv()
 	if err != nil {
+		return err
+	}
+	if err := setDemoDefaults(); err != nil {
 		return err
 	}
 	if err := checkServiceSettings(); err != nil {

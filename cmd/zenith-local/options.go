@@ -34,12 +34,44 @@ type options struct {
 	ReceiverAddr string `env:"ZENITH_RECEIVER_ADDR" envDefault:"127.0.0.1:9000"`
 	// LogLevel is the services' log level: debug, info, warn or error.
 	LogLevel slog.Level `env:"ZENITH_LOG_LEVEL" envDefault:"info"`
+	// ShopAPIKey is the example source's key, which examples/zenith.yaml
+	// reads; the public demo key unless set.
+	ShopAPIKey string `env:"SHOP_API_KEY" envDefault:"zenith-demo-shop-key-0001"`
+	// AdminTokens are the admin API's tokens, which the ingestor reads; the
+	// public demo token unless set (set it empty to serve no admin API).
+	AdminTokens string `env:"ZENITH_ADMIN_TOKENS" envDefault:"zenith-demo-admin-token-0001"`
+}
+
+// demoDefaults are the variables zenith-local gives a public demo value
+// when they are not set, for the example configuration and the admin API.
+var demoDefaults = map[string]string{"SHOP_API_KEY": demoKey, "ZENITH_ADMIN_TOKENS": demoAdminToken}
+
+// setDemoDefaults sets the demo values of the variables that are not set,
+// where the configuration file and the services will read them.
+func setDemoDefaults() error {
+	for key, value := range demoDefaults {
+		if _, set := os.LookupEnv(key); set {
+			continue
+		}
+		if err := os.Setenv(key, value); err != nil {
+			return fmt.Errorf("set %s: %w", key, err)
+		}
+	}
+	return nil
 }
 
 func optionsFromEnv() (options, error) {
 	opts, err := usage.ParseEnv[options](env.Options{})
 	if err != nil {
 		return options{}, fmt.Errorf("configuration: %w", err)
+	}
+	for _, p := range []struct {
+		variable string
+		port     int
+	}{{"ZENITH_NATS_PORT", opts.NATSPort}, {"ZENITH_PG_PORT", opts.PostgresPort}} {
+		if p.port < 0 || p.port > 65535 {
+			return options{}, fmt.Errorf("configuration: %s: %d is not a TCP port (0-65535)", p.variable, p.port)
+		}
 	}
 	return opts, nil
 }
