@@ -16,8 +16,17 @@ import (
 // NewLogger returns a JSON logger for service that adds trace_id and span_id
 // to every line logged with a context holding a span.
 func NewLogger(w io.Writer, service string, level slog.Level) *slog.Logger {
-	json := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	json := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDuration})
 	return slog.New(traceHandler{json}).With("service", service)
+}
+
+// readableDuration writes a duration as people and the settings write it
+// ("30s", "1.5ms") rather than as a count of nanoseconds.
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // traceHandler adds the span of a record's context to the record.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
@@ -63,6 +64,25 @@ func TestLoggerAddsTraceAndSpanIDs(t *testing.T) {
 	}
 	if _, ok := untraced["trace_id"]; ok {
 		t.Errorf("line without a span has a trace_id: %v", untraced)
+	}
+}
+
+func TestLoggerWritesReadableDurations(t *testing.T) {
+	var out bytes.Buffer
+	log := NewLogger(&out, "test", slog.LevelInfo)
+	log.Info("settings", "ack_wait", 30*time.Second, slog.Group("retry", "delay", 1500*time.Microsecond))
+
+	var line struct {
+		AckWait string `json:"ack_wait"`
+		Retry   struct {
+			Delay string `json:"delay"`
+		} `json:"retry"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("%v in %s", err, out.String())
+	}
+	if line.AckWait != "30s" || line.Retry.Delay != "1.5ms" {
+		t.Errorf("durations logged as %q and %q, want 30s and 1.5ms: %s", line.AckWait, line.Retry.Delay, out.String())
 	}
 }
 
