@@ -34,7 +34,9 @@ line gives the --page-token of the next page.`,
 			if req.Since, req.Until, err = parseRange(since, until); err != nil {
 				return nil, err
 			}
-			req.PageSize = limit
+			if req.PageSize, err = pageSize(limit); err != nil {
+				return nil, err
+			}
 			return c.ListAudit(ctx, connect.NewRequest(&req))
 		}, func(p printer, msg *zenithv1.ListAuditResponse, _ []string) error {
 			rows := make([][]string, len(msg.GetEntries()))
@@ -60,6 +62,18 @@ line gives the --page-token of the next page.`,
 	f.Int32Var(&limit, "limit", 50, "entries per page, at most 1000")
 	f.StringVar(&req.PageToken, "page-token", "", "the page to show, from the previous page")
 	return cmd
+}
+
+// maxPageSize is the most entries the admin API answers in one page.
+const maxPageSize = 1000
+
+// pageSize checks --limit, so that a wrong one is named as the flag given
+// rather than as the API's page_size.
+func pageSize(limit int32) (int32, error) {
+	if limit < 1 || limit > maxPageSize {
+		return 0, usagef("--limit: must be between 1 and %d, not %d", maxPageSize, limit)
+	}
+	return limit, nil
 }
 
 // parseWhen reads an RFC 3339 time or a duration back from now.

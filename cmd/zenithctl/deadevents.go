@@ -73,7 +73,11 @@ replayed.`,
 			if err != nil {
 				return nil, err
 			}
-			return c.ListEventDeadLetters(ctx, connect.NewRequest(&zenithv1.ListEventDeadLettersRequest{Filter: f, PageSize: limit, PageToken: token}))
+			size, err := pageSize(limit)
+			if err != nil {
+				return nil, err
+			}
+			return c.ListEventDeadLetters(ctx, connect.NewRequest(&zenithv1.ListEventDeadLettersRequest{Filter: f, PageSize: size, PageToken: token}))
 		}, func(p printer, msg *zenithv1.ListEventDeadLettersResponse, _ []string) error {
 			rows := make([][]string, len(msg.GetDeadLetters()))
 			for i, d := range msg.GetDeadLetters() {

@@ -59,7 +59,11 @@ dlq events replay).`,
 			if err != nil {
 				return nil, err
 			}
-			return c.ListDeadLetters(ctx, connect.NewRequest(&zenithv1.ListDeadLettersRequest{Filter: filter, PageSize: limit, PageToken: token}))
+			size, err := pageSize(limit)
+			if err != nil {
+				return nil, err
+			}
+			return c.ListDeadLetters(ctx, connect.NewRequest(&zenithv1.ListDeadLettersRequest{Filter: filter, PageSize: size, PageToken: token}))
 		}, func(p printer, msg *zenithv1.ListDeadLettersResponse, _ []string) error {
 			rows := make([][]string, len(msg.GetDeadLetters()))
 			for i, d := range msg.GetDeadLetters() {
