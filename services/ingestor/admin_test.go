@@ -730,15 +730,26 @@ func TestAdminAuditPages(t *testing.T) {
 	wantCode(t, "page too large", err, connect.CodeInvalidArgument, "page_size")
 }
 
-// deadLetter publishes an action on the dead-letter stream as the
-// dispatcher does, and returns it.
+// deadLetter publishes an action for the sink vip-alerts on the
+// dead-letter stream as the dispatcher does, and returns it.
 func deadLetter(t *testing.T, h *adminHarness, eventID, reason string) action.Action {
 	t.Helper()
+	return deadLetterTo(t, h, "vip-alerts", eventID, reason)
+}
+
+// deadLetterTo is deadLetter for the sink called sinkName, which it
+// creates when missing.
+func deadLetterTo(t *testing.T, h *adminHarness, sinkName, eventID, reason string) action.Action {
+	t.Helper()
+	sink, _, err := h.st.PutSink(context.Background(), sinkName, "webhook", json.RawMessage(`{"url":"https://hooks.example.com/`+sinkName+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := action.Action{
-		DispatchID: action.DispatchID("shop", eventID, "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f50", "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f51"),
+		DispatchID: action.DispatchID("shop", eventID, "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f50", sink.ID),
 		Event:      event.Event{ID: eventID, Source: "shop", Type: "purchase.completed", Time: time.Now(), Data: []byte(`{}`)},
 		Rule:       action.RuleRef{ID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f50", Name: "vip-purchase", Version: 1},
-		Sink:       action.SinkRef{ID: "0190f5b2-7c1e-7cc3-8a4e-5d2b1c3e4f51", Name: "vip-alerts", Type: "webhook"},
+		Sink:       action.SinkRef{ID: sink.ID, Name: sinkName, Type: "webhook"},
 	}
 	data, err := json.Marshal(a)
 	if err != nil {
@@ -831,6 +842,22 @@ func TestAdminDeadLetters(t *testing.T) {
 	all := must(c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{All: true, Filter: &zenithv1.DeadLetterFilter{IncludeResolved: true}})))(t)
 	if n := len(all.GetOutcomes()); n != 2 || all.GetOutcomes()[1].GetSkipped() != "already delivered" {
 		t.Errorf("replay of all = %v", all)
+	}
+
+	// A dead letter whose sink was deleted is skipped: the dispatcher could
+	// only dead-letter it again.
+	before := len(streamMessages(t, h.js, bus.ActionsStream))
+	orphan := deadLetterTo(t, h, "old-hook", "evt-3", "sink answered 503")
+	if err := h.st.DeleteSink(ctx, "old-hook"); err != nil {
+		t.Fatal(err)
+	}
+	skipped := must(c.ReplayDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayDeadLettersRequest{Filter: &zenithv1.DeadLetterFilter{EventId: "evt-3"}})))(t)
+	if out := skipped.GetOutcomes(); len(out) != 1 || out[0].GetDispatchId() != orphan.DispatchID ||
+		out[0].GetReplayed() || out[0].GetSkipped() != "its sink old-hook was deleted" {
+		t.Errorf("replay of a deleted sink's dead letter = %v", skipped)
+	}
+	if n := len(streamMessages(t, h.js, bus.ActionsStream)); n != before {
+		t.Errorf("actions stream holds %d messages after the skipped replay, want still %d", n, before)
 	}
 }
 

@@ -65,20 +65,42 @@ func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zen
 		return nil, err
 	}
 
+	sinks, err := s.sinkIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp := &zenithv1.ReplayDeadLettersResponse{}
 	for _, dl := range chosen {
 		outcome := &zenithv1.ReplayOutcome{Sequence: dl.msg.Sequence, DispatchId: dl.action.DispatchID}
-		if dl.status == store.StatusDelivered {
+		switch {
+		case dl.status == store.StatusDelivered:
 			outcome.Skipped = "already delivered"
-		} else if err := s.replay(ctx, dl); err != nil {
-			return nil, fmt.Errorf("replay dead letter %d: %w", dl.msg.Sequence, err)
-		} else {
+		case !sinks[dl.action.Sink.ID]:
+			// The dispatcher would only dead-letter it again.
+			outcome.Skipped = fmt.Sprintf("its sink %s was deleted", dl.action.Sink.Name)
+		default:
+			if err := s.replay(ctx, dl); err != nil {
+				return nil, fmt.Errorf("replay dead letter %d: %w", dl.msg.Sequence, err)
+			}
 			outcome.Replayed = true
 		}
 		resp.Outcomes = append(resp.Outcomes, outcome)
 	}
 	s.log.InfoContext(ctx, "dead letters replayed", "chosen", len(chosen))
 	return connect.NewResponse(resp), nil
+}
+
+// sinkIDs returns the ids of the sinks that exist.
+func (s *Server) sinkIDs(ctx context.Context) (map[string]bool, error) {
+	list, err := s.st.ListSinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]bool, len(list))
+	for _, k := range list {
+		ids[k.ID] = true
+	}
+	return ids, nil
 }
 
 // replay publishes a dead letter's action, unchanged, on the actions
