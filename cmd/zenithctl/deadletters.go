@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -68,7 +69,7 @@ dlq events replay).`,
 			rows := make([][]string, len(msg.GetDeadLetters()))
 			for i, d := range msg.GetDeadLetters() {
 				rows[i] = []string{strconv.FormatUint(d.GetSequence(), 10), when(d.GetDeadLetteredAt()), d.GetEventId(),
-					d.GetRule(), d.GetSink(), d.GetAuditStatus(), strconv.Itoa(int(d.GetAttempts())), d.GetReason()}
+					d.GetRule(), d.GetSink(), cmp.Or(d.GetAuditStatus(), "-"), strconv.Itoa(int(d.GetAttempts())), d.GetReason()}
 			}
 			if err := p.table([]string{"SEQ", "TIME", "EVENT", "RULE", "SINK", "STATUS", "ATTEMPTS", "REASON"}, rows); err != nil {
 				return err

@@ -3165,7 +3165,8 @@ type DeadLetter struct {
 	// When it was dead-lettered.
 	DeadLetteredAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=dead_lettered_at,json=deadLetteredAt,proto3" json:"dead_lettered_at,omitempty"`
 	// The dispatch's audit status now: dead_lettered, or delivered once a
-	// replay got through.
+	// replay got through; empty when the dispatch has no audit row (its
+	// database was replaced since, say).
 	AuditStatus   string `protobuf:"bytes,13,opt,name=audit_status,json=auditStatus,proto3" json:"audit_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
