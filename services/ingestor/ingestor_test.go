@@ -264,7 +264,7 @@ func TestRESTRefusals(t *testing.T) {
 		{"data missing", shopKey, `{"type":"a.b"}`, 400, "data"},
 		{"type missing", shopKey, `{"data":{}}`, 400, "type"},
 		{"type with a wildcard", shopKey, `{"type":"a.>","data":{}}`, 400, "type"},
-		{"unknown attribute", shopKey, `{"type":"a.b","data":{},"colour":"red"}`, 400, "colour"},
+		{"attribute no extension may be called", shopKey, `{"type":"a.b","data":{},"Colour":"red"}`, 400, "Colour"},
 		{"bad time", shopKey, `{"type":"a.b","time":"yesterday","data":{}}`, 400, "time"},
 		{"another source", shopKey, `{"type":"a.b","source":"billing","data":{}}`, 400, "source"},
 	}
