@@ -391,7 +391,7 @@ func (w *jsonWriter) alias(n *ast.AliasNode, path string) error {
 	name := n.Value.GetToken().Value
 	target, ok := w.anchors[name]
 	if !ok {
-		return errorAt(path, "*%s names no anchor (&%s) before it", name, name)
+		return errorAt(path, "*%s names no anchor (&%s) before it", pathKey(name), pathKey(name))
 	}
 	if w.buf.Len() > maxExpanded {
 		return errorAt(path, "expands, through aliases, to more than %d bytes", maxExpanded)
