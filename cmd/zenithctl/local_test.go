@@ -102,6 +102,51 @@ func TestInputRefusedBeforeAnyCall(t *testing.T) {
 	}
 }
 
+// TestYAMLErrorsShowNoSecret: a file or --settings the YAML reader refuses
+// is named by line, column and problem on one line of stderr, with nothing
+// of the lines themselves, where webhook URLs keep their tokens.
+func TestYAMLErrorsShowNoSecret(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		writeFile(t, path, content)
+		return path
+	}
+	const secret = "SUPERSECRET"
+	url := `"https://hooks.slack.com/services/T/B/` + secret + `"`
+	sink := "sinks:\n  - name: team\n    type: slack\n    webhook_url: " + url + "\n"
+	twice := file("twice.yaml", sink+"    webhook_url: "+url+"\n")
+	unclosed := file("unclosed.yaml", strings.TrimSuffix(sink, "\"\n")+"\n    title: hi\n")
+	env := map[string]string{"ZENITH_TOKEN": "local-token-0123456789", "ZENITH_SERVER": "127.0.0.1:1"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"apply, a key given twice", []string{"apply", "-f", twice},
+			twice + ": line 5, column 5: sinks[0].webhook_url: is given twice (first at line 4, column 5)"},
+		{"apply, an unclosed quote", []string{"apply", "-f", unclosed},
+			unclosed + ": line 4, column 18: could not find end character of double-quoted text"},
+		{"settings, a key given twice", []string{"sinks", "create", "team", "--type", "slack", "--settings", `{"webhook_url": ` + url + `, "webhook_url": ` + url + `}`},
+			`--settings: line 1, column 69: webhook_url: is given twice (first at line 1, column 2)`},
+		{"settings file, an unclosed quote", []string{"sinks", "update", "team", "-f", file("settings.yaml", "webhook_url: "+strings.TrimSuffix(url, `"`)+"\n")},
+			filepath.Join(dir, "settings.yaml") + ": line 1, column 14: could not find end character of double-quoted text"},
+		{"rule file, a key given twice", []string{"rules", "create", "-f", file("rule.yaml", "name: r\nsource: shop\nactions: [team]\nname: "+secret+"\n")},
+			filepath.Join(dir, "rule.yaml") + ": line 4, column 1: name: is given twice (first at line 1, column 1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := ctlWithEnv(env, tt.args...)
+			if want := "zenithctl: " + tt.want + "\n"; code != exitUsage || errOut != want {
+				t.Errorf("exit %d, %s%q\nwant exit %d, %q", code, out, errOut, exitUsage, want)
+			}
+			if strings.Contains(out+errOut, secret) {
+				t.Errorf("zenithctl shows the secret:\n%s%s", out, errOut)
+			}
+		})
+	}
+}
+
 // TestPrintableEscapesControlCharacters checks that text a NATS publisher
 // chose, such as a made-up event id, cannot reach the terminal as escape
 // sequences.

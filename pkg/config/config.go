@@ -83,18 +83,28 @@ func (r Rule) IsEnabled() bool {
 	return r.Enabled == nil || *r.Enabled
 }
 
-// Error reports a problem at one place of the file, such as
-// rules[0].condition.all[1].operator.
+// Error reports a problem at one place of the file: a path such as
+// rules[0].condition.all[1].operator, a line and column, or both.
 type Error struct {
-	Path    string
-	Problem string
+	Path string
+	// Line and Column, counted from 1, place a problem the YAML reader
+	// found (a syntax error, a key given twice); zero when the path alone
+	// names the place.
+	Line, Column int
+	Problem      string
 }
 
+// Error reads "line 5, column 5: sinks[0].url: is given twice", leaving
+// out what is not known.
 func (e *Error) Error() string {
-	if e.Path == "" {
-		return e.Problem
+	msg := e.Problem
+	if e.Path != "" {
+		msg = e.Path + ": " + msg
 	}
-	return e.Path + ": " + e.Problem
+	if e.Line > 0 {
+		msg = fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, msg)
+	}
+	return msg
 }
 
 func errorAt(path, format string, args ...any) *Error {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/zenith-hq/zenith/pkg/config"
 )
@@ -24,7 +25,8 @@ func TestParseRefusesAliasBombs(t *testing.T) {
 }
 
 // FuzzParse reads random configuration files: each is refused with an
-// error or parses into a file that validates; never a panic.
+// error of one line, which logs and zenithctl print as it is, or parses
+// into a file that validates; never a panic.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(example))
 	f.Add([]byte(`sinks: [{name: vip-slack, type: slack, webhook_url: "https://hooks.slack.com/services/T/B/X", title: "VIP {{.Data.amount}}"}]`))
@@ -32,9 +34,13 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &x [1]\nb: *x"))
 	f.Add([]byte("rules:\n  - name: r\n    source: s\n    condition: {not: {not: {any: []}}}\n    actions: [k]"))
 	f.Add([]byte("- just\n- a list"))
+	f.Add([]byte("sinks:\n  - name: a\n    url: \"x\"\n\tbad: y\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := config.Parse(b)
 		if err != nil {
+			if strings.ContainsFunc(err.Error(), unicode.IsControl) {
+				t.Fatalf("Parse error holds a control character: %q", err)
+			}
 			return
 		}
 		if err := file.Validate(); err != nil {

@@ -10,8 +10,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/scanner"
@@ -37,7 +39,9 @@ const (
 // written with, whatever their size, so that a rule compares with exactly
 // the value written; 1e3 is a number, not the string "1e3". A number
 // beyond a 64-bit float's range, .nan and .inf are refused, naming the
-// place, and so are merge keys (<<) and more than one document.
+// place, and so are keys given twice, merge keys (<<) and more than one
+// document. Errors are *Error; a syntax error or a key given twice is
+// named by its line and column, never by the file's text.
 //
 // The work is bounded before the parser runs: the file's size, then its
 // nesting (see checkNesting), since the parser takes time and memory
@@ -49,9 +53,10 @@ func ToJSON(b []byte) ([]byte, error) {
 	if err := checkNesting(string(b)); err != nil {
 		return nil, err
 	}
-	file, err := parser.ParseBytes(b, 0)
+	// A key given twice is reported by jsonWriter.mapping, by its path.
+	file, err := parser.ParseBytes(b, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, syntaxError(err)
 	}
 	body, err := onlyDocument(file)
 	if err != nil {
@@ -62,6 +67,41 @@ func ToJSON(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return w.buf.Bytes(), nil
+}
+
+// syntaxError reports a YAML syntax error by its line, column and problem
+// alone. The library's own message quotes the lines around the mistake,
+// and a configuration file's lines hold webhook URLs with tokens, signing
+// secrets and other credentials, while this error goes to logs, to
+// zenithctl's output and into the admin API's answers.
+func syntaxError(err error) *Error {
+	var yamlErr yaml.Error
+	if !errors.As(err, &yamlErr) || yamlErr.GetToken() == nil {
+		return errorAt("file", "is not valid YAML")
+	}
+	pos := yamlErr.GetToken().Position
+	return &Error{Line: pos.Line, Column: pos.Column, Problem: withoutQuotes(yamlErr.GetMessage())}
+}
+
+// quoted matches what the YAML library's messages quote, as Go quotes: a
+// character in single quotes ('@', ']'), or text in double quotes.
+var quoted = regexp.MustCompile(`'(?:[^'\\]|\\.)+'|"(?:[^"\\]|\\.)*"`)
+
+// withoutQuotes returns a message of the YAML library without the text it
+// quotes from the file: a block scalar's header (`invalid header option:
+// "..."`) may be a whole value. Only a single character that is neither a
+// letter nor a digit, a piece of YAML's syntax such as ']' or '@', is kept,
+// written as Go quotes it so that a tab reads '\t' and the message stays
+// on one line.
+func withoutQuotes(msg string) string {
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		r, size := utf8.DecodeRuneInString(q[1:])
+		if q[0] == '\'' && size == len(q)-2 && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return strconv.QuoteRune(r)
+		}
+		return ""
+	})
+	return strings.TrimRight(strings.Join(strings.Fields(msg), " "), ":")
 }
 
 // checkNesting refuses a document that may nest deeper than MaxNesting.
@@ -267,17 +307,17 @@ func (w *jsonWriter) string(s string) {
 
 func (w *jsonWriter) mapping(pairs []*ast.MappingValueNode, path string) error {
 	w.buf.WriteByte('{')
-	seen := make(map[string]bool, len(pairs))
+	seen := make(map[string]*token.Token, len(pairs))
 	for i, pair := range pairs {
 		key, err := mappingKey(pair.Key, path)
 		if err != nil {
 			return err
 		}
 		at := join(path, pathKey(key))
-		if seen[key] {
-			return errorAt(at, "is given twice")
+		if first, ok := seen[key]; ok {
+			return givenTwice(at, pair.Key.GetToken(), first)
 		}
-		seen[key] = true
+		seen[key] = pair.Key.GetToken()
 		if i > 0 {
 			w.buf.WriteByte(',')
 		}
@@ -289,6 +329,17 @@ func (w *jsonWriter) mapping(pairs []*ast.MappingValueNode, path string) error {
 	}
 	w.buf.WriteByte('}')
 	return nil
+}
+
+// givenTwice reports the key at path, written at second after first: the
+// place of each, never the values.
+func givenTwice(path string, second, first *token.Token) *Error {
+	err := errorAt(path, "is given twice")
+	if second != nil && first != nil {
+		err.Line, err.Column = second.Position.Line, second.Position.Column
+		err.Problem += fmt.Sprintf(" (first at line %d, column %d)", first.Position.Line, first.Position.Column)
+	}
+	return err
 }
 
 // mappingKey returns the text of a mapping's key, which must be a scalar.
@@ -340,7 +391,7 @@ func (w *jsonWriter) alias(n *ast.AliasNode, path string) error {
 	name := n.Value.GetToken().Value
 	target, ok := w.anchors[name]
 	if !ok {
-		return errorAt(path, "*%s names no anchor (&%s) before it", name, name)
+		return errorAt(path, "*%s names no anchor (&%s) before it", pathKey(name), pathKey(name))
 	}
 	if w.buf.Len() > maxExpanded {
 		return errorAt(path, "expands, through aliases, to more than %d bytes", maxExpanded)

@@ -1,6 +1,9 @@
 package config_test
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -91,5 +94,90 @@ func TestNestingAllowsDeepBlockConditions(t *testing.T) {
 	b.WriteString(indent + "  - field: a\n" + indent + "    operator: exists\n")
 	if _, err := config.Parse([]byte(b.String())); err != nil {
 		t.Errorf("Parse of a condition 16 levels deep: %v\n%s", err, b.String())
+	}
+}
+
+// secretURL stands for a credential written in a configuration file.
+const secretURL = "https://hooks.slack.com/services/T/B/SUPERSECRET"
+
+// TestYAMLErrorsNeverQuoteTheFile: a mistake in a file is named by its line,
+// column and problem, on one line. The YAML library's own messages quote the
+// lines around it, and those lines hold secrets, so none of the file's values
+// may appear, whether Parse, ToJSON (sink settings) or Load (ZENITH_CONFIG)
+// reads the file.
+func TestYAMLErrorsNeverQuoteTheFile(t *testing.T) {
+	sink := "sinks:\n  - name: team\n    type: slack\n"
+	tests := []struct{ name, yaml, want string }{
+		{
+			name: "a secret-bearing key given twice",
+			yaml: sink + "    webhook_url: \"" + secretURL + "\"\n    webhook_url: \"" + secretURL + "\"\n",
+			want: "line 5, column 5: sinks[0].webhook_url: is given twice (first at line 4, column 5)",
+		},
+		{
+			name: "a key given twice in JSON",
+			yaml: `{"sinks": [{"name": "team", "type": "slack", "webhook_url": "` + secretURL + `", "webhook_url": "` + secretURL + `"}]}`,
+			want: "line 1, column 113: sinks[0].webhook_url: is given twice (first at line 1, column 46)",
+		},
+		{
+			name: "an unclosed double quote",
+			yaml: sink + "    webhook_url: \"" + secretURL + "\n    title: hi\n",
+			want: "line 4, column 18: could not find end character of double-quoted text",
+		},
+		{
+			name: "an unclosed single quote",
+			yaml: sink + "    webhook_url: '" + secretURL + "\n",
+			want: "line 4, column 18: could not find end character of single-quoted text",
+		},
+		{
+			name: "a block scalar header the library would quote",
+			yaml: sink + "    webhook_url: >" + secretURL + "\n      more\n",
+			want: "line 4, column 18: invalid header option",
+		},
+		{
+			name: "an escape the library would quote",
+			yaml: sink + "    webhook_url: \"https://hooks.slack.com/services/T/B/\\SUPERSECRET\"\n",
+			want: "line 4, column 57: found unknown escape character",
+		},
+		{
+			name: "a reserved character, kept",
+			yaml: sink + "    webhook_url: @SUPERSECRET\n",
+			want: "line 4, column 18: '@' is a reserved character",
+		},
+		{
+			name: "a tab, written out",
+			yaml: sink + "    webhook_url: \"" + secretURL + "\"\n\ttitle: hi\n",
+			want: `line 5, column 1: found character '\t' that cannot start any token`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.yaml))
+			wantYAMLError(t, "Parse", err, tt.want)
+			_, err = config.ToJSON([]byte(tt.yaml))
+			wantYAMLError(t, "ToJSON", err, tt.want)
+
+			path := filepath.Join(t.TempDir(), "zenith.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = config.Load(path)
+			wantYAMLError(t, "Load", err, "config "+path+": "+tt.want)
+		})
+	}
+}
+
+// wantYAMLError fails the test unless err is a *config.Error that reads want
+// and holds nothing of the secret.
+func wantYAMLError(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	var cfgErr *config.Error
+	if !errors.As(err, &cfgErr) {
+		t.Fatalf("%s error = %v (%T), want a *config.Error", what, err, err)
+	}
+	if err.Error() != want {
+		t.Errorf("%s error = %q\nwant %q", what, err, want)
+	}
+	if strings.Contains(err.Error(), "SUPERSECRET") || strings.Contains(err.Error(), "hooks.slack.com") {
+		t.Errorf("%s error quotes the file: %q", what, err)
 	}
 }

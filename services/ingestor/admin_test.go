@@ -938,8 +938,22 @@ rules:
 
 	_, err := h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte("rules: [{name: x, source: ci, actions: [pager], condition: {field: a, operator: '=>', value: 1}}]")}))
 	wantCode(t, "invalid rule", err, connect.CodeInvalidArgument, `rules[0].condition.operator: unknown operator "=>"`)
-	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte("sources: {")}))
-	wantCode(t, "invalid YAML", err, connect.CodeInvalidArgument, "config: ")
+	// YAML the parser refuses is named by line, column and problem; the
+	// answer holds nothing of the file's lines, which hold secrets.
+	for _, bad := range []struct{ name, config, want string }{
+		{"unclosed mapping", "sources: {", "line 1, column 10: could not find flow mapping end token '}'"},
+		{"a secret's key given twice", "sinks:\n  - name: pager\n    type: webhook\n" +
+			"    url: \"https://pager.example.com/hook/SUPERSECRET\"\n    url: \"https://pager.example.com/hook/SUPERSECRET\"\n",
+			"line 5, column 5: sinks[0].url: is given twice (first at line 4, column 5)"},
+		{"an unclosed quote", "sinks:\n  - {name: pager, type: webhook, url: \"https://pager.example.com/hook/SUPERSECRET}\n",
+			"line 2, column 39: could not find end character of double-quoted text"},
+	} {
+		_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte(bad.config)}))
+		wantCode(t, bad.name, err, connect.CodeInvalidArgument, bad.want)
+		if err != nil && strings.Contains(err.Error(), "SUPERSECRET") {
+			t.Errorf("%s: the answer quotes the file: %q", bad.name, err)
+		}
+	}
 	_, err = h.client.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte("rules: [{name: x, source: ci, actions: [pager, pager]}]")}))
 	wantCode(t, "a sink named twice", err, connect.CodeInvalidArgument, `rules[0].actions[1]: sink "pager" is named twice`)
 	deep := "rules: [{name: x, source: ci, actions: [pager], condition: " + strings.Repeat("{not: ", 20_000) + "{field: a, operator: exists}" + strings.Repeat("}", 20_000) + "}]"
