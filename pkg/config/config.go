@@ -158,6 +158,9 @@ func ParseRule(b []byte) (Rule, error) {
 	if err != nil {
 		return Rule{}, err
 	}
+	if trimmed := bytes.TrimSpace(js); len(trimmed) == 0 || string(trimmed) == "null" {
+		return Rule{}, errorAt("file", "is empty; a rule file holds one rule: its name, source, condition and actions")
+	}
 	var r Rule
 	if err := decodeStrict(js, &r, ""); err != nil {
 		return Rule{}, err

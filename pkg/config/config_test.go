@@ -387,3 +387,15 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load of a missing file = %v, want ErrNotExist", err)
 	}
 }
+
+// A rule file with nothing in it says so, rather than naming the first
+// field a rule lacks.
+func TestParseRuleOfAnEmptyFile(t *testing.T) {
+	for _, content := range []string{"", "  \n", "# only a comment\n", "null\n"} {
+		_, err := config.ParseRule([]byte(content))
+		want := "file: is empty; a rule file holds one rule: its name, source, condition and actions"
+		if err == nil || err.Error() != want {
+			t.Errorf("ParseRule(%q) = %v, want %q", content, err, want)
+		}
+	}
+}
