@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/zenith-hq/zenith/pkg/event"
 	zenithv1 "github.com/zenith-hq/zenith/pkg/gen/zenith/v1"
 )
 
@@ -45,27 +45,17 @@ default for --source.`,
 	return cmd
 }
 
-// sampleEvent is the part of an event file a test reads.
-type sampleEvent struct {
-	Source string          `json:"source"`
-	Type   string          `json:"type"`
-	Data   json.RawMessage `json:"data"`
-}
-
+// testRequest builds the request of a test. The event file is read as the
+// ingestor reads an event, so that a file it would refuse, one with a key
+// given twice say, is refused before any call.
 func testRequest(file, source, rule, draft string) (*zenithv1.TestRulesRequest, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	var ev sampleEvent
-	if err := json.Unmarshal(b, &ev); err != nil {
-		return nil, usagef("%s: not an event: %v", file, err)
-	}
-	switch {
-	case ev.Type == "":
-		return nil, usagef("%s: type: is required", file)
-	case len(ev.Data) == 0 || string(ev.Data) == "null":
-		return nil, usagef("%s: data: is required", file)
+	ev, err := event.ParseJSON(b)
+	if err != nil {
+		return nil, usagef("%s: %v", file, err)
 	}
 	if source == "" {
 		source = ev.Source

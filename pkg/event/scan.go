@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -38,6 +39,17 @@ const (
 	ReasonInexactNumber = "inexact_number"
 )
 
+// limits are the bounds a scan checks: dataLimits for event data, or
+// none for JSON whose caller bounds it otherwise.
+type limits struct {
+	depth, key, str, number int
+}
+
+var (
+	dataLimits = limits{depth: MaxDepth, key: MaxKeyLength, str: MaxStringLength, number: MaxNumberLength}
+	noLimits   = limits{depth: math.MaxInt, key: math.MaxInt, str: math.MaxInt, number: math.MaxInt}
+)
+
 // linearKeys is how many keys of one object are compared one by one to
 // find a duplicate; larger objects index their keys' hashes in a map, so
 // that an object of many keys costs linear time, not quadratic.
@@ -45,12 +57,13 @@ const linearKeys = 32
 
 // scanner checks JSON in one pass: syntax as RFC 8259 defines it, plus
 // valid UTF-8 (I-JSON, RFC 7493: no lone surrogates either), no key twice
-// in one object, and the limits above. It never builds the values, and it
+// in one object, and its limits. It never builds the values, and it
 // allocates only for objects of more than linearKeys keys and for error
 // messages.
 type scanner struct {
 	buf []byte
 	pos int
+	lim limits
 	// root names what the scanner is in, for errors: "data", "body" or an
 	// attribute. Syntax errors name syntaxRoot, what buf holds.
 	root, syntaxRoot string
@@ -100,10 +113,11 @@ var plain = func() (t [256]bool) {
 var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
 // getScanner returns a scanner ready to scan buf, which holds root ("data"
-// or "body"). Hand it back with putScanner.
+// or "body"), within dataLimits. Hand it back with putScanner.
 func getScanner(buf []byte, root string) *scanner {
 	s := scanners.Get().(*scanner)
 	s.buf, s.pos, s.root, s.syntaxRoot = buf, 0, root, root
+	s.lim = dataLimits
 	s.seed = maphash.MakeSeed()
 	s.path = s.pathSpace[:0]
 	s.keys = s.keySpace[:0]
@@ -139,6 +153,22 @@ func ValidateData(data []byte) error {
 		return fieldErr("data", "must be a JSON object")
 	}
 	if !s.object(1) || !s.end() {
+		return s.err
+	}
+	return nil
+}
+
+// CheckJSON checks that raw is one JSON value in valid UTF-8, without a
+// lone surrogate or a key twice in any object at any depth, as ValidateData
+// checks data, but within none of the limits on data: the caller bounds
+// raw's size and nesting, which also bound how deep the check recurses. It
+// returns nil when raw passes, or a *FieldError naming the place under root,
+// such as root.all[1] for an object with a key twice.
+func CheckJSON(raw []byte, root string) *FieldError {
+	s := getScanner(raw, root)
+	defer putScanner(s)
+	s.lim = noLimits
+	if !s.value(0) || !s.end() {
 		return s.err
 	}
 	return nil
@@ -204,7 +234,7 @@ func (s *scanner) value(depth int) bool {
 	case c == '[':
 		return s.array(depth + 1)
 	case c == '"':
-		_, _, ok := s.str(MaxStringLength)
+		_, _, ok := s.str(s.lim.str)
 		return ok
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
@@ -220,8 +250,8 @@ func (s *scanner) value(depth int) bool {
 
 // object scans the object at s.pos, which is at depth.
 func (s *scanner) object(depth int) bool {
-	if depth > MaxDepth {
-		return s.problem(ReasonTooDeep, "nests deeper than %d levels", MaxDepth)
+	if depth > s.lim.depth {
+		return s.problem(ReasonTooDeep, "nests deeper than %d levels", s.lim.depth)
 	}
 	s.pos++
 	s.skipSpace()
@@ -300,8 +330,8 @@ func (s *scanner) key() (keyRef, bool) {
 	if !ok {
 		return keyRef{}, false
 	}
-	if len(raw) > MaxKeyLength {
-		return keyRef{}, s.problem(ReasonTooLong, "has a key longer than %d bytes", MaxKeyLength)
+	if len(raw) > s.lim.key {
+		return keyRef{}, s.problem(ReasonTooLong, "has a key longer than %d bytes", s.lim.key)
 	}
 	decoded := raw
 	if escaped {
@@ -368,8 +398,8 @@ func sameKey(a, b keyRef) bool {
 
 // array scans the array at s.pos, which is at depth.
 func (s *scanner) array(depth int) bool {
-	if depth > MaxDepth {
-		return s.problem(ReasonTooDeep, "nests deeper than %d levels", MaxDepth)
+	if depth > s.lim.depth {
+		return s.problem(ReasonTooDeep, "nests deeper than %d levels", s.lim.depth)
 	}
 	s.pos++
 	s.skipSpace()
@@ -523,8 +553,8 @@ func (s *scanner) number() bool {
 		i = digits(buf, i)
 	}
 	s.pos = i
-	if i-start > MaxNumberLength {
-		return s.problem(ReasonTooLong, "is a number longer than %d characters", MaxNumberLength)
+	if i-start > s.lim.number {
+		return s.problem(ReasonTooLong, "is a number longer than %d characters", s.lim.number)
 	}
 	return true
 }

@@ -103,6 +103,44 @@ func TestValidateDataHostile(t *testing.T) {
 	}
 }
 
+// CheckJSON refuses what ValidateData refuses but for its limits, at any
+// place of any JSON value, and names the place under its root.
+func TestCheckJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		wantErr string // empty: valid
+	}{
+		{name: "an object", raw: `{"all":[{"field":"a","operator":"==","value":1}]}`},
+		{name: "not an object", raw: ` [1, "a", true] `},
+		{name: "same key in sibling objects", raw: `{"all":[{"k":1},{"k":1}]}`},
+		{name: "deeper than data may nest", raw: nested(event.MaxDepth + 10)},
+		{name: "number longer than data's", raw: `{"n":` + strings.Repeat("9", event.MaxNumberLength+1) + `}`},
+		{name: "key longer than data's", raw: `{"` + strings.Repeat("k", event.MaxKeyLength+1) + `":1}`},
+
+		{"duplicate key", `{"field":"a","operator":"==","value":1,"value":2}`, `condition: has the key "value" twice`},
+		{"duplicate key in a list", `{"all":[{"field":"a","operator":"exists"},{"field":"b","field":"c","operator":"exists"}]}`, `condition.all[1]: has the key "field" twice`},
+		{"duplicate key spelt with an escape", `{"not":{"value":1,"v\u0061lue":2}}`, `condition.not: has the key "value" twice`},
+		{"lone surrogate", `{"value":"\udc00"}`, `condition.value: holds a lone surrogate \uDC00`},
+		{"invalid UTF-8", "{\"value\":\"\xff\"}", "condition.value: is not valid UTF-8"},
+		{"trailing bracket", `{"field":"a","operator":"exists"}]`, "condition: must hold exactly one JSON object"},
+		{"empty", ``, "condition: is truncated JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fe := event.CheckJSON([]byte(tt.raw), "condition")
+			switch {
+			case tt.wantErr == "" && fe != nil:
+				t.Fatalf("CheckJSON = %v, want nil", fe)
+			case tt.wantErr == "" && !json.Valid([]byte(tt.raw)):
+				t.Fatalf("test input is not valid JSON")
+			case tt.wantErr != "" && (fe == nil || fe.Error() != tt.wantErr):
+				t.Errorf("CheckJSON = %v, want %q", fe, tt.wantErr)
+			}
+		})
+	}
+}
+
 // The envelope's attributes follow the same rules as the data, and none
 // may be given twice: with two sources, one parser could read the first and
 // another the second.
@@ -221,7 +259,8 @@ func BenchmarkParseJSON(b *testing.B) {
 
 // FuzzValidateData checks the validator against encoding/json: whatever it
 // accepts is valid JSON in valid UTF-8, and whatever it calls a syntax
-// error, json.Valid refuses too.
+// error, json.Valid refuses too. CheckJSON, the same check without the
+// limits on data, must agree with it.
 func FuzzValidateData(f *testing.F) {
 	for _, seed := range []string{
 		`{}`, `{"a":[1,2.5e-3,-0,true,false,null,"x"]}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`,
@@ -235,6 +274,9 @@ func FuzzValidateData(f *testing.F) {
 			if !json.Valid(data) || !utf8.Valid(data) {
 				t.Fatalf("ValidateData accepted %q, which is not valid JSON in UTF-8", data)
 			}
+			if fe := event.CheckJSON(data, "data"); fe != nil {
+				t.Fatalf("ValidateData accepted %q, CheckJSON refused it: %v", data, fe)
+			}
 			return
 		}
 		fe, ok := event.AsFieldError(err)
@@ -244,7 +286,25 @@ func FuzzValidateData(f *testing.F) {
 		if syntax := strings.Contains(fe.Problem, "JSON at byte") || fe.Problem == "is truncated JSON"; syntax && json.Valid(data) {
 			t.Fatalf("ValidateData(%q) = %v, but json.Valid accepts it", data, err)
 		}
+		checkJSONAgrees(t, data, fe)
 	})
+}
+
+// checkJSONAgrees fails the test unless CheckJSON refuses data as
+// ValidateData did with fe, for any problem but a limit on data or data
+// that is no object, which CheckJSON does not check.
+func checkJSONAgrees(t *testing.T, data []byte, fe *event.FieldError) {
+	t.Helper()
+	switch fe.Reason() {
+	case event.ReasonTooDeep, event.ReasonTooLong, event.ReasonTooLarge:
+		return
+	}
+	if fe.Problem == "is required" || fe.Problem == "must be a JSON object" {
+		return
+	}
+	if got := event.CheckJSON(data, "data"); got == nil || got.Error() != fe.Error() {
+		t.Fatalf("ValidateData(%q) = %v, CheckJSON = %v", data, fe, got)
+	}
 }
 
 // FuzzParseJSON checks that any body either parses into an event whose data

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/zenith-hq/zenith/pkg/event"
 )
 
 // Limits on a condition, checked when it is parsed and again when a Set is
@@ -54,6 +56,10 @@ func invalid(path, format string, args ...any) *ValidationError {
 // saved. path names the condition in errors, for example "condition" or
 // "rules[2].condition"; every error is a *ValidationError naming the place
 // and the problem. Numbers are kept as json.Number, exactly as written.
+//
+// A key given twice in one object is refused, as in event data: the decoder
+// keeps the last of two values, where another reader of the same JSON could
+// keep the first, so the rule saved would not be the rule written.
 func ParseCondition(raw []byte, path string) (*Condition, error) {
 	if len(raw) > MaxConditionBytes {
 		return nil, invalid(path, "is larger than %d bytes", MaxConditionBytes)
@@ -66,6 +72,11 @@ func ParseCondition(raw []byte, path string) (*Condition, error) {
 	}
 	if dec.More() {
 		return nil, invalid(path, "must hold one JSON object")
+	}
+	// The decoder has bounded the nesting, which bounds CheckJSON's
+	// recursion.
+	if fe := event.CheckJSON(raw, path); fe != nil {
+		return nil, &ValidationError{Path: fe.Field, Problem: fe.Problem}
 	}
 	var count nodeCounter
 	return fromJSON(tree, path, 1, &count)

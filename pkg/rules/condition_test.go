@@ -93,6 +93,37 @@ func TestParseConditionErrors(t *testing.T) {
 			want: "condition: must have field and operator, or one of all, any, not",
 		},
 		{
+			name: "key given twice",
+			raw:  `{"field":"a","operator":"==","value":1,"value":2}`,
+			want: `condition: has the key "value" twice`,
+		},
+		{
+			name: "key given twice in a nested condition",
+			raw:  `{"all":[{"field":"a","operator":"exists"},{"field":"b","operator":"==","value":"x","value":"y"}]}`,
+			path: "rules[0].condition",
+			want: `rules[0].condition.all[1]: has the key "value" twice`,
+		},
+		{
+			name: "key given twice, once escaped",
+			raw:  `{"not":{"field":"a","\u006fperator":"exists","operator":"=="}}`,
+			want: `condition.not: has the key "operator" twice`,
+		},
+		{
+			name: "key given twice in an object value",
+			raw:  `{"field":"a","operator":"==","value":{"b":1,"b":2}}`,
+			want: `condition.value: has the key "b" twice`,
+		},
+		{
+			name: "lone surrogate",
+			raw:  `{"field":"a","operator":"==","value":"\ud800"}`,
+			want: `condition.value: holds a lone surrogate \uD800`,
+		},
+		{
+			name: "trailing bracket",
+			raw:  `{"field":"a","operator":"exists"}]`,
+			want: "condition: must hold exactly one JSON object",
+		},
+		{
 			name: "unknown key",
 			raw:  `{"field":"a","operator":"==","value":1,"values":[1]}`,
 			want: "condition.values: unknown key (want field, operator, value, all, any or not)",
@@ -247,6 +278,7 @@ func TestParseConditionLimits(t *testing.T) {
 		{"nodes at the limit", wide(rules.MaxNodes - 1)},
 		{"list at the limit", `{"field":"a","operator":"in","value":[` + strings.Repeat("1,", rules.MaxListValues-1) + `1]}`},
 		{"path at the limit", `{"field":"` + strings.Repeat("a.", rules.MaxPathSegments-1) + `a","operator":"exists"}`},
+		{"number longer than event data may hold", `{"field":"a","operator":"==","value":1` + strings.Repeat("0", 400) + `}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

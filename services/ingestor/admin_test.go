@@ -655,6 +655,47 @@ func TestAdminRulesKeepNumbersExact(t *testing.T) {
 	}
 }
 
+// TestAdminRefusesConditionKeysTwice checks that a condition with a key
+// given twice, whose meaning depends on which value a reader keeps, is
+// refused wherever a rule comes in, naming the place, and changes nothing.
+func TestAdminRefusesConditionKeysTwice(t *testing.T) {
+	h := startAdmin(t)
+	ctx := context.Background()
+	c := h.client
+	settings := sinkSettings(t, map[string]any{"url": "http://127.0.0.1:9/vip"})
+	must(c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "vip-alerts", Type: "webhook", Settings: settings})))(t)
+	rule := func(condition string) *zenithv1.Rule {
+		return &zenithv1.Rule{Source: "shop", Name: "vip", ConditionJson: condition, Actions: []string{"vip-alerts"}}
+	}
+	const twice = `{"field":"amount","operator":">","value":1,"value":2}`
+	const nestedTwice = `{"all":[{"field":"amount","operator":">","value":1},{"field":"user.segment","operator":"==","value":"VIP","value":"regular"}]}`
+
+	_, err := c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule(twice)}))
+	wantCode(t, "CreateRule", err, connect.CodeInvalidArgument, `condition: has the key "value" twice`)
+	_, err = c.GetRule(ctx, connect.NewRequest(&zenithv1.GetRuleRequest{Source: "shop", Name: "vip"}))
+	wantCode(t, "GetRule of the refused rule", err, connect.CodeNotFound)
+
+	saved := must(c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule(`{"field":"amount","operator":">","value":1}`)})))(t).GetRule()
+	_, err = c.UpdateRule(ctx, connect.NewRequest(&zenithv1.UpdateRuleRequest{Rule: rule(nestedTwice)}))
+	wantCode(t, "UpdateRule", err, connect.CodeInvalidArgument, `condition.all[1]: has the key "value" twice`)
+	got := must(c.GetRule(ctx, connect.NewRequest(&zenithv1.GetRuleRequest{Source: "shop", Name: "vip"})))(t).GetRule()
+	if got.GetVersion() != 1 || got.GetConditionJson() != saved.GetConditionJson() {
+		t.Errorf("after the refused update the rule is v%d %s, want v1 %s", got.GetVersion(), got.GetConditionJson(), saved.GetConditionJson())
+	}
+
+	sample := &zenithv1.Event{Type: "purchase.completed", Payload: &zenithv1.Event_DataJson{DataJson: []byte(`{"amount":5}`)}}
+	_, err = c.TestRules(ctx, connect.NewRequest(&zenithv1.TestRulesRequest{Draft: rule(twice), Event: sample}))
+	wantCode(t, "TestRules of a draft", err, connect.CodeInvalidArgument, `draft.condition: has the key "value" twice`)
+
+	file := `{"rules":[{"name":"vip","source":"shop","actions":["vip-alerts"],"condition":` + twice + `}]}`
+	_, err = c.Apply(ctx, connect.NewRequest(&zenithv1.ApplyRequest{Config: []byte(file)}))
+	wantCode(t, "Apply", err, connect.CodeInvalidArgument, `rules[0].condition.value: is given twice`)
+	got = must(c.GetRule(ctx, connect.NewRequest(&zenithv1.GetRuleRequest{Source: "shop", Name: "vip"})))(t).GetRule()
+	if got.GetVersion() != 1 {
+		t.Errorf("after the refused Apply the rule is v%d, want v1", got.GetVersion())
+	}
+}
+
 func TestAdminAuditPages(t *testing.T) {
 	h := startAdmin(t)
 	ctx := context.Background()
