@@ -31,10 +31,11 @@ const hostileDoc = "../../docs/hostile-input.md"
 type hostileRow struct {
 	input     string
 	transport string // "REST" or "Connect"
-	// body builds the request body; header adds to the request's headers.
-	body   func() io.Reader
-	header map[string]string
-	status int
+	// body builds the request body; header sets request headers, and
+	// second gives a header a second value beside the one it has.
+	body           func() io.Reader
+	header, second map[string]string
+	status         int
 	// code is the REST error or Connect code; message the error message,
 	// or its start when it ends in "…".
 	code, message string
@@ -130,6 +131,9 @@ func hostileRows() []hostileRow {
 		{input: "Content-Type: application/+json", transport: "REST", body: restEvent(`{}`),
 			header: map[string]string{"Content-Type": "application/+json"},
 			status: 415, code: "unsupported_media_type", message: "Content-Type: must be application/json…", reason: "unsupported_media_type"},
+		{input: "two Content-Type headers: application/json and text/plain", transport: "REST", body: restEvent(`{}`),
+			second: map[string]string{"Content-Type": "text/plain"},
+			status: 415, code: "unsupported_media_type", message: "Content-Type: is given more than once", reason: "unsupported_media_type"},
 		{input: "Content-Type: application/json; charset=utf8", transport: "REST", body: restEvent(`{"n":3}`),
 			header: map[string]string{"Content-Type": "application/json; charset=utf8"}, status: 202, stored: `{"n":3}`},
 		{input: "Content-Type: application/cloudevents+json; charset=utf-8", transport: "REST", body: restEvent(`{"n":2}`),
@@ -201,6 +205,9 @@ func hostileRows() []hostileRow {
 		{input: "subject naming another source's NATS subject", transport: "REST",
 			body:   text(`{"subject":"zenith.events.billing.a.b","type":"a.b","data":{"n":2}}`),
 			status: 202, stored: `{"n":2}`},
+		{input: "two Content-Type headers: application/json and text/plain", transport: "Connect", body: connectEvent(`"dataJson":"e30="`),
+			second: map[string]string{"Content-Type": "text/plain"},
+			status: 400, code: "invalid_argument", message: "Content-Type: is given more than once", reason: "unsupported_media_type"},
 		{input: "source with a wildcard: shop.*", transport: "Connect", body: connectEvent(`"source":"shop.*","dataJson":"e30="`),
 			status: 400, code: "invalid_argument", message: `event.source: must be "shop", the source of the API key, or left out`, reason: "invalid_source"},
 		{input: "type with a wildcard: a.>", transport: "Connect", body: text(`{"event":{"type":"a.>","dataJson":"e30="}}`),
@@ -322,6 +329,9 @@ func (h *harness) sendRow(t *testing.T, row hostileRow) (int, string, string) {
 	req.Header.Set(ingestor.APIKeyHeader, shopKey)
 	for k, v := range row.header {
 		req.Header.Set(k, v)
+	}
+	for k, v := range row.second {
+		req.Header.Add(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

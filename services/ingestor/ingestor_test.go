@@ -468,6 +468,62 @@ func TestConnectIngestBatch(t *testing.T) {
 	}
 }
 
+// secondContentType sends each request with a second Content-Type header
+// after the client's own.
+type secondContentType struct{ next http.RoundTripper }
+
+func (s secondContentType) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Add("Content-Type", "text/plain")
+	return s.next.RoundTrip(r)
+}
+
+// TestConnectRefusesTwoContentTypes checks that every protocol refuses a
+// request with two Content-Type headers in a form its own client reads, on
+// the ingestor's port and the admin API's, and that the ingestor counts the
+// refused events.
+func TestConnectRefusesTwoContentTypes(t *testing.T) {
+	h := startAdmin(t)
+	ctx := context.Background()
+	httpClient := h2cClient()
+	httpClient.Transport = secondContentType{httpClient.Transport}
+	const says = "Content-Type: is given more than once"
+
+	for _, protocol := range []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
+	} {
+		t.Run(protocol.name, func(t *testing.T) {
+			before := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("", "unsupported_media_type"))
+			client := zenithv1connect.NewIngestorServiceClient(httpClient, h.url, protocol.opts...)
+			req := connect.NewRequest(&zenithv1.IngestRequest{Event: &zenithv1.Event{
+				Type: "purchase.completed", Payload: &zenithv1.Event_DataJson{DataJson: []byte(`{"amount":1}`)},
+			}})
+			req.Header().Set(ingestor.APIKeyHeader, shopKey)
+			_, err := client.Ingest(ctx, req)
+			wantCode(t, "Ingest", err, connect.CodeInvalidArgument, says)
+			if got := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("", "unsupported_media_type")) - before; got != 1 {
+				t.Errorf("unsupported_media_type refusals counted = %v, want 1", got)
+			}
+
+			admin := zenithv1connect.NewAdminServiceClient(httpClient, h.adminURL,
+				append(protocol.opts, connect.WithInterceptors(bearer(adminToken)))...)
+			_, err = admin.CreateSource(ctx, connect.NewRequest(&zenithv1.CreateSourceRequest{Name: "ci"}))
+			wantCode(t, "admin CreateSource", err, connect.CodeInvalidArgument, says)
+		})
+	}
+	if n := len(h.storedEvents(t)); n != 0 {
+		t.Errorf("stream holds %d events, want 0", n)
+	}
+	if _, err := h.st.SourceByName(ctx, "ci"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused call created the source: %v", err)
+	}
+}
+
 // h2cClient speaks HTTP/2 without TLS, as gRPC clients do.
 func h2cClient() *http.Client {
 	protocols := &http.Protocols{}

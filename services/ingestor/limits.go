@@ -38,7 +38,7 @@ func checkMediaType(r *http.Request) error {
 	case len(values) == 0 || len(values) == 1 && values[0] == "":
 		return nil
 	case len(values) > 1:
-		return &event.FieldError{Field: "Content-Type", Problem: "is given more than once", Code: reasonUnsupportedMedia}
+		return contentTypeTwice()
 	}
 	media, params, err := mime.ParseMediaType(values[0])
 	if err == nil && isJSON(media) && isUTF8(params["charset"]) {
@@ -47,6 +47,34 @@ func checkMediaType(r *http.Request) error {
 	return &event.FieldError{Field: "Content-Type", Code: reasonUnsupportedMedia,
 		Problem: "must be application/json, application/cloudevents+json or another application/*+json type, in UTF-8, or be left out " +
 			"(with curl -d, add -H 'Content-Type: application/json')"}
+}
+
+// contentTypeTwice is the refusal of a request with several Content-Type
+// headers.
+func contentTypeTwice() *event.FieldError {
+	return &event.FieldError{Field: "Content-Type", Problem: "is given more than once", Code: reasonUnsupportedMedia}
+}
+
+// oneContentType refuses a Connect, gRPC or gRPC-Web request with several
+// Content-Type headers, for the reason checkMediaType refuses a REST one:
+// connect-go would read the first, and a proxy in front of Zenith could read
+// another. connect-go keeps only the first before any option of its own
+// sees the request, so the check stands in front of it. The answer is
+// InvalidArgument, written by connect-go in the protocol the first header
+// names: a Connect error, or gRPC and gRPC-Web status trailers, which each
+// client reads. refused, when not nil, is called for each refusal.
+func oneContentType(next http.Handler, refused func()) http.Handler {
+	errs := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.Header.Values("Content-Type")) <= 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if refused != nil {
+			refused()
+		}
+		_ = errs.Write(w, r, connect.NewError(connect.CodeInvalidArgument, contentTypeTwice()))
+	})
 }
 
 func isJSON(media string) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/zenith-hq/zenith/pkg/bus"
 	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
+	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 	"github.com/zenith-hq/zenith/services/ingestor/internal/admin"
@@ -129,7 +130,8 @@ func (s *Service) setUpAdminAPI(js jetstream.JetStream) {
 	}
 	mux := http.NewServeMux()
 	srv := admin.New(s.store, s.nc, js, s.log)
-	mux.Handle(srv.Handler(tokens))
+	path, handler := srv.Handler(tokens)
+	mux.Handle(path, oneContentType(handler, nil))
 	s.adminAPI = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -179,13 +181,19 @@ func (s *Service) routes(pub *publisher) http.Handler {
 		connect.WithCompression("gzip", newBoundedGzip(s.cfg.MaxDecompressedBytes), newGzipWriter),
 	)
 	path, handler := zenithv1connect.NewIngestorServiceHandler(rpc, opts...)
-	mux.Handle(path, limitBody(s.cfg.MaxBodyBytes, handler))
+	mux.Handle(path, oneContentType(limitBody(s.cfg.MaxBodyBytes, handler), countContentTypeTwice))
 	mux.Handle("POST /v1/events", &restHandler{
 		keys: s.keys, limiter: limiter, pub: pub,
 		maxBody: s.cfg.MaxBodyBytes, maxDecompressed: s.cfg.MaxDecompressedBytes,
 		log: s.log, nowClock: time.Now,
 	})
 	return traced(mux)
+}
+
+// countContentTypeTwice counts an RPC refused for its several Content-Type
+// headers, before its key is known.
+func countContentTypeTwice() {
+	metrics.EventsRejected.WithLabelValues("", reasonUnsupportedMedia).Inc()
 }
 
 func (s *Service) listen() error {
