@@ -168,14 +168,26 @@ func (h *rpcHandler) refuse(principal apikey.Principal, count int, path string, 
 	if reason == event.ReasonTooLarge {
 		code = connect.CodeResourceExhausted
 	}
-	return connect.NewError(code, fmt.Errorf("%s.%w", path, err))
+	return connect.NewError(code, within(path, err))
+}
+
+// within names err, a problem of the event at path, by its place in the
+// request: event.type or events[2].data.a for a field, path alone for the
+// event itself.
+func within(path string, err error) error {
+	if fe, ok := event.AsFieldError(err); ok && fe.Field == "" {
+		return fmt.Errorf("%s: %s", path, fe.Problem)
+	}
+	return fmt.Errorf("%s.%w", path, err)
 }
 
 // fromProto converts a protobuf event and checks its data: data_json as
-// sent, a Struct once written as JSON, after structData's check.
+// sent, a Struct once written as JSON, after structData's check. Errors are
+// *event.FieldError values naming a field of the event, or none when the
+// event itself is missing.
 func fromProto(pe *zenithv1.Event) (event.Event, error) {
 	if pe == nil {
-		return event.Event{}, &event.FieldError{Field: "body", Problem: "event is required"}
+		return event.Event{}, &event.FieldError{Problem: "is required", Code: reasonInvalidBody}
 	}
 	e := event.Event{ID: pe.GetId(), Source: pe.GetSource(), Type: pe.GetType(), Subject: pe.GetSubject()}
 	if pe.GetTime() != nil {

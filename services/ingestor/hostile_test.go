@@ -208,6 +208,8 @@ func hostileRows() []hostileRow {
 		{input: "two Content-Type headers: application/json and text/plain", transport: "Connect", body: connectEvent(`"dataJson":"e30="`),
 			second: map[string]string{"Content-Type": "text/plain"},
 			status: 400, code: "invalid_argument", message: "Content-Type: is given more than once", reason: "unsupported_media_type"},
+		{input: "request without an event: {}", transport: "Connect", body: text(`{}`),
+			status: 400, code: "invalid_argument", message: "event: is required", reason: "invalid_body"},
 		{input: "source with a wildcard: shop.*", transport: "Connect", body: connectEvent(`"source":"shop.*","dataJson":"e30="`),
 			status: 400, code: "invalid_argument", message: `event.source: must be "shop", the source of the API key, or left out`, reason: "invalid_source"},
 		{input: "type with a wildcard: a.>", transport: "Connect", body: text(`{"event":{"type":"a.>","dataJson":"e30="}}`),
