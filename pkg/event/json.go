@@ -20,6 +20,9 @@ type wireEvent struct {
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
 	Extensions      []Extension     `json:"-"`
+	// idGiven tells an id given as a string, perhaps empty, from one left
+	// out or null.
+	idGiven bool
 }
 
 // byteOrderMark is U+FEFF in UTF-8, which some editors put at the start of
@@ -32,23 +35,38 @@ var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
 // given twice or unknown, and the formats of the type, time, specversion and
 // datacontenttype. It does not check the values a caller may fill in
 // afterwards (id, source, time): call ValidateAttributes when they are set.
-// Data is the body's bytes of the data member, unchanged. Errors are
-// *FieldError values naming the problem.
+// An id given empty is refused all the same, since CloudEvents requires a
+// non-empty one: it is not the same as one left out. Data is the body's
+// bytes of the data member, unchanged. Errors are *FieldError values naming
+// the problem.
 func ParseJSON(body []byte) (Event, error) {
+	w, err := scanEvent(body)
+	if err != nil {
+		return Event{}, err
+	}
+	if w.idGiven && w.ID == "" {
+		return Event{}, fieldErr("id", "must not be empty; leave it out to have one assigned")
+	}
+	return w.event()
+}
+
+// scanEvent reads the event in the CloudEvents JSON format in body, in
+// one pass, as ParseJSON describes.
+func scanEvent(body []byte) (wireEvent, error) {
 	s := getScanner(body, "body")
 	defer putScanner(s)
 	s.skipSpace()
 	if bytes.HasPrefix(body[s.pos:], byteOrderMark) {
-		return Event{}, fieldErr("body", "must be a JSON object, without a byte order mark before it (RFC 8259)")
+		return wireEvent{}, fieldErr("body", "must be a JSON object, without a byte order mark before it (RFC 8259)")
 	}
 	if s.pos == len(body) || body[s.pos] != '{' {
-		return Event{}, fieldErr("body", "must be a JSON object")
+		return wireEvent{}, fieldErr("body", "must be a JSON object")
 	}
 	var w wireEvent
 	if !s.envelope(&w) || !s.end() {
-		return Event{}, s.err
+		return wireEvent{}, s.err
 	}
-	return w.event()
+	return w, nil
 }
 
 // envelope scans the event object at s.pos into w.
@@ -109,6 +127,9 @@ func (s *scanner) member(w *wireEvent, name string, seen map[string]bool) bool {
 		raw, _, ok := s.str(MaxStringLength)
 		s.root = "body"
 		*dst = string(unescape(raw))
+		if name == "id" {
+			w.idGiven = true
+		}
 		return ok
 	case 'n':
 		return s.literal("null")
@@ -260,9 +281,14 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// UnmarshalJSON reads e from the CloudEvents JSON format and validates it.
+// UnmarshalJSON reads e from the CloudEvents JSON format and validates it:
+// every attribute must be there, as nothing fills one in.
 func (e *Event) UnmarshalJSON(b []byte) error {
-	parsed, err := ParseJSON(b)
+	w, err := scanEvent(b)
+	if err != nil {
+		return err
+	}
+	parsed, err := w.event()
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,10 @@ func TestParseJSONMinimal(t *testing.T) {
 	if got.ID != "" || got.Source != "" || !got.Time.IsZero() {
 		t.Errorf("ParseJSON filled in attributes the body did not have: %+v", got)
 	}
+	// A null id is read as one left out, as every null attribute is.
+	if _, err := event.ParseJSON([]byte(`{"id":null,"type":"a","data":{}}`)); err != nil {
+		t.Errorf("ParseJSON of a null id: %v, want it read as absent", err)
+	}
 	if got.Type != "purchase.completed" || string(got.Data) != `{"amount":1}` {
 		t.Errorf("ParseJSON = %+v, want type purchase.completed and data {\"amount\":1}", got)
 	}
@@ -70,6 +74,8 @@ func TestParseJSONErrors(t *testing.T) {
 		{"two objects", `{"type":"a","data":{}} {}`, "body: must hold exactly one JSON object"},
 		{"attribute name no extension may have", `{"type":"a","data":{},"data-schema":"x"}`, "data-schema: is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits"},
 		{"number for a string", `{"id":42,"type":"a","data":{}}`, "id: must be a JSON string"},
+		{"empty id", `{"id":"","type":"a","data":{}}`, "id: must not be empty; leave it out to have one assigned"},
+		{"empty id spelt with an escape", `{"type":"a","data":{},"\u0069d":""}`, "id: must not be empty; leave it out to have one assigned"},
 		{"missing type", `{"id":"1","data":{"a":1}}`, "type: is required"},
 		{"empty type", `{"type":"","data":{"a":1}}`, "type: is required"},
 		{"malformed type", `{"type":"purchase..completed","data":{"a":1}}`, "type: must be dot-separated words of letters, digits, '-' or '_', at most 128 characters"},
@@ -143,6 +149,11 @@ func TestUnmarshalJSONValidates(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "id: is required") {
 		t.Errorf("Unmarshal of an event without id = %v, want id: is required", err)
 	}
+	// Nothing fills an id in here, so an empty one is simply missing.
+	err = json.Unmarshal([]byte(`{"id":"","source":"shop","type":"a","time":"2025-03-14T15:09:26Z","data":{}}`), &e)
+	if err == nil || err.Error() != "id: is required" {
+		t.Errorf("Unmarshal of an event with an empty id = %v, want id: is required", err)
+	}
 }
 
 // Metrics label rejections by Reason; a field a producer made up must not
@@ -156,6 +167,7 @@ func TestParseJSONReason(t *testing.T) {
 		{`{"type":"a","time":"soon","data":{}}`, "invalid_time"},
 		{`{"data":{}}`, "invalid_type"},
 		{`[]`, "invalid_body"},
+		{`{"id":"","type":"a","data":{}}`, "invalid_id"},
 	}
 	for _, tt := range tests {
 		_, err := event.ParseJSON([]byte(tt.body))

@@ -196,6 +196,8 @@ func hostileRows() []hostileRow {
 			status: 400, code: "invalid_argument", message: "type: must be dot-separated words of letters, digits, '-' or '_', at most 128 characters", reason: "invalid_type"},
 		{input: "type with a space", transport: "REST", body: text(`{"type":"purchase completed","data":{}}`),
 			status: 400, code: "invalid_argument", message: "type: must be dot-separated words of letters, digits, '-' or '_', at most 128 characters", reason: "invalid_type"},
+		{input: `empty id ("id":"")`, transport: "REST", body: text(`{"id":"","type":"a.b","data":{}}`),
+			status: 400, code: "invalid_argument", message: "id: must not be empty; leave it out to have one assigned", reason: "invalid_id"},
 		{input: "id with a space", transport: "REST", body: text(`{"id":"order 1","type":"a.b","data":{}}`),
 			status: 400, code: "invalid_argument", message: "id: must be printable ASCII without spaces", reason: "invalid_id"},
 		{input: "id with CR LF (header injection)", transport: "REST", body: text(`{"id":"x\r\nNats-Msg-Id: y","type":"a.b","data":{}}`),
