@@ -297,6 +297,35 @@ func TestRESTRefusals(t *testing.T) {
 	}
 }
 
+// Another method than POST on /v1/events gets the JSON of every other REST
+// error, and the Allow header RFC 9110 asks for.
+func TestRESTOnlyPost(t *testing.T) {
+	h := start(t)
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		req, err := http.NewRequest(method, h.url+"/v1/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		want := map[string]any{"error": "method_not_allowed", "message": "method " + method + " is not allowed: send events with POST"}
+		if err != nil || resp.StatusCode != http.StatusMethodNotAllowed || !equalJSON(body, want) {
+			t.Errorf("%s: %d %v (%v), want 405 %v", method, resp.StatusCode, body, err, want)
+		}
+		if got := resp.Header.Get("Allow"); got != http.MethodPost {
+			t.Errorf("%s: Allow = %q, want POST", method, got)
+		}
+		if got := resp.Header.Get("Content-Type"); got != "application/json" {
+			t.Errorf("%s: Content-Type = %q, want application/json", method, got)
+		}
+	}
+}
+
 func equalJSON(a, b map[string]any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -22,8 +23,8 @@ const APIKeyHeader = "X-Api-Key"
 // errorBody is the JSON body of every REST error answer.
 type errorBody struct {
 	// Error is a stable code: invalid_argument, unauthenticated,
-	// too_large, unsupported_encoding, rate_limited, resource_exhausted,
-	// unavailable.
+	// too_large, unsupported_encoding, unsupported_media_type,
+	// rate_limited, resource_exhausted, unavailable, method_not_allowed.
 	Error string `json:"error"`
 	// Field names the bad field of an invalid_argument answer.
 	Field   string `json:"field,omitempty"`
@@ -146,6 +147,15 @@ func (h *restHandler) readEvent(w http.ResponseWriter, r *http.Request) (event.E
 		return event.Event{}, err
 	}
 	return event.ParseJSON(body)
+}
+
+// methodNotAllowed answers a request to /v1/events with another method
+// than POST, in the JSON of every other REST error. It counts nothing: no
+// event was sent.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed",
+		Message: fmt.Sprintf("method %s is not allowed: send events with POST", r.Method)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

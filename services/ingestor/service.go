@@ -187,6 +187,7 @@ func (s *Service) routes(pub *publisher) http.Handler {
 		maxBody: s.cfg.MaxBodyBytes, maxDecompressed: s.cfg.MaxDecompressedBytes,
 		log: s.log, nowClock: time.Now,
 	})
+	mux.HandleFunc("/v1/events", methodNotAllowed)
 	return traced(mux)
 }
 
