@@ -335,6 +335,9 @@ func (k Sink) Validate(path string) error {
 	if err := refuseRedacted(k.Config, path); err != nil {
 		return err
 	}
+	if err := refuseNUL(k.Config, path); err != nil {
+		return err
+	}
 	if err := sinkconf.Validate(k.Type, k.Config); err != nil {
 		var se *sinkconf.Error
 		if errors.As(err, &se) {
@@ -391,6 +394,9 @@ func (r Rule) HasCondition() bool {
 func validateCondition(raw json.RawMessage, path string) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
+	}
+	if err := refuseNUL(raw, path); err != nil {
+		return err
 	}
 	if _, err := rules.ParseCondition(raw, path); err != nil {
 		return asConfigError(err)

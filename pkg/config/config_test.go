@@ -399,3 +399,40 @@ func TestParseRuleOfAnEmptyFile(t *testing.T) {
 		}
 	}
 }
+
+// A string holding U+0000, which the database cannot store, is refused by
+// its place; the text \u0000 written with an escaped backslash is not it.
+func TestNULRefused(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"rule value", `{"name":"r","source":"shop","condition":{"field":"a","operator":"==","value":"x\u0000"},"actions":["s"]}`,
+			"condition.value: must not contain the character U+0000"},
+		{"rule list", `{"name":"r","source":"shop","condition":{"field":"a","operator":"in","value":["ok","\u0000"]},"actions":["s"]}`,
+			"condition.value[1]: must not contain the character U+0000"},
+		{"escaped backslash", `{"name":"r","source":"shop","condition":{"field":"a","operator":"==","value":"x\\u0000"},"actions":["s"]}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.ParseRule([]byte(tt.doc))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ParseRule = %v, want no error", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("ParseRule = %v, want %q", err, tt.want)
+			}
+		})
+	}
+
+	_, err := config.Parse([]byte("sinks:\n  - {name: hook, type: webhook, url: \"https://hooks.example.com/a\", headers: {X-Team: \"a\\0b\"}}\n"))
+	if err == nil || err.Error() != "sinks[0].headers.X-Team: must not contain the character U+0000" {
+		t.Errorf("sink with U+0000 in a header: %v, want sinks[0].headers.X-Team: must not contain the character U+0000", err)
+	}
+	_, err = config.Parse([]byte("sinks:\n  - {name: chat, type: slack, webhook_url: \"https://hooks.slack.com/services/T/B/x\", text: \"a\\0b\"}\n"))
+	if err == nil || err.Error() != "sinks[0].text: must not contain the character U+0000" {
+		t.Errorf("sink with U+0000 in a template: %v, want sinks[0].text: must not contain the character U+0000", err)
+	}
+}

@@ -153,3 +153,46 @@ func encodeJSON(doc any) ([]byte, error) {
 	}
 	return bytes.TrimSpace(b.Bytes()), nil
 }
+
+// refuseNUL reports a string of doc, a sink's settings or a rule's
+// condition, that holds the character U+0000: PostgreSQL cannot store it in
+// a jsonb column, and the save would otherwise fail as an internal error
+// rather than name the place.
+func refuseNUL(doc json.RawMessage, path string) error {
+	if !bytes.Contains(doc, []byte(`\u0000`)) {
+		return nil
+	}
+	var tree any
+	if err := json.Unmarshal(doc, &tree); err != nil {
+		return nil // the item's own checks name what is wrong with it
+	}
+	if at, found := nulPath(tree, path); found {
+		return errorAt(at, "must not contain the character U+0000")
+	}
+	return nil
+}
+
+// nulPath returns the place in the decoded JSON v, at path, of the first
+// string found holding U+0000, key or value.
+func nulPath(v any, path string) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return path, strings.ContainsRune(v, 0)
+	case []any:
+		for i, item := range v {
+			if at, found := nulPath(item, fmt.Sprintf("%s[%d]", path, i)); found {
+				return at, true
+			}
+		}
+	case map[string]any:
+		for key, item := range v {
+			if strings.ContainsRune(key, 0) {
+				return path, true
+			}
+			if at, found := nulPath(item, join(path, pathKey(key))); found {
+				return at, true
+			}
+		}
+	}
+	return "", false
+}

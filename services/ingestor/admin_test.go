@@ -696,6 +696,25 @@ func TestAdminRefusesConditionKeysTwice(t *testing.T) {
 	}
 }
 
+// U+0000, which PostgreSQL cannot store in JSON, is refused by its place
+// rather than failing the save as an internal error.
+func TestAdminRefusesNUL(t *testing.T) {
+	h := startAdmin(t)
+	ctx := context.Background()
+	c := h.client
+	settings := sinkSettings(t, map[string]any{"url": "http://127.0.0.1:9/vip"})
+	must(c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "vip-alerts", Type: "webhook", Settings: settings})))(t)
+
+	rule := &zenithv1.Rule{Source: "shop", Name: "vip", Actions: []string{"vip-alerts"},
+		ConditionJson: `{"field":"user.segment","operator":"==","value":"VIP\u0000"}`}
+	_, err := c.CreateRule(ctx, connect.NewRequest(&zenithv1.CreateRuleRequest{Rule: rule}))
+	wantCode(t, "CreateRule", err, connect.CodeInvalidArgument, "condition.value: must not contain the character U+0000")
+
+	bad := sinkSettings(t, map[string]any{"url": "http://127.0.0.1:9/vip", "body": "a\x00b"})
+	_, err = c.CreateSink(ctx, connect.NewRequest(&zenithv1.CreateSinkRequest{Name: "other", Type: "webhook", Settings: bad}))
+	wantCode(t, "CreateSink", err, connect.CodeInvalidArgument, "body: must not contain the character U+0000")
+}
+
 func TestAdminAuditPages(t *testing.T) {
 	h := startAdmin(t)
 	ctx := context.Background()
