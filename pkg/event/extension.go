@@ -2,6 +2,7 @@ package event
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,7 +57,8 @@ func isCoreAttribute(name string) bool {
 
 // extensionNameProblem says what an extension attribute's name must be.
 func extensionNameProblem() string {
-	return "is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits"
+	return fmt.Sprintf("is not an attribute Zenith knows, and an extension attribute's name must be 1-%d lower-case letters and digits",
+		MaxExtensionNameLength)
 }
 
 // validateExtensions checks e's extension attributes: how many, their

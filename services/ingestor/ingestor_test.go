@@ -528,6 +528,7 @@ func TestConnectRefusesTwoContentTypes(t *testing.T) {
 	} {
 		t.Run(protocol.name, func(t *testing.T) {
 			before := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("", "unsupported_media_type"))
+			receivedBefore := testutil.ToFloat64(metrics.EventsReceived.WithLabelValues("rpc"))
 			client := zenithv1connect.NewIngestorServiceClient(httpClient, h.url, protocol.opts...)
 			req := connect.NewRequest(&zenithv1.IngestRequest{Event: &zenithv1.Event{
 				Type: "purchase.completed", Payload: &zenithv1.Event_DataJson{DataJson: []byte(`{"amount":1}`)},
@@ -537,6 +538,9 @@ func TestConnectRefusesTwoContentTypes(t *testing.T) {
 			wantCode(t, "Ingest", err, connect.CodeInvalidArgument, says)
 			if got := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("", "unsupported_media_type")) - before; got != 1 {
 				t.Errorf("unsupported_media_type refusals counted = %v, want 1", got)
+			}
+			if got := testutil.ToFloat64(metrics.EventsReceived.WithLabelValues("rpc")) - receivedBefore; got != 1 {
+				t.Errorf("received counted = %v, want 1, so that received stays accepted plus rejected", got)
 			}
 
 			admin := zenithv1connect.NewAdminServiceClient(httpClient, h.adminURL,

@@ -192,8 +192,10 @@ func (s *Service) routes(pub *publisher) http.Handler {
 }
 
 // countContentTypeTwice counts an RPC refused for its several Content-Type
-// headers, before its key is known.
+// headers, before its key is known, as received and rejected, so that
+// received stays accepted plus rejected.
 func countContentTypeTwice() {
+	metrics.EventsReceived.WithLabelValues("rpc").Inc()
 	metrics.EventsRejected.WithLabelValues("", reasonUnsupportedMedia).Inc()
 }
 
