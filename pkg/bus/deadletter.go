@@ -19,18 +19,48 @@ import (
 // it names no sink and cannot be replayed.
 const MalformedActionSubject = deadLetterPrefix + "actions.malformed"
 
+// DroppedHeadersHeader counts the headers of a dead-lettered message that
+// its copy could not carry (see CopyToDeadLetters).
+const DroppedHeadersHeader = "Zenith-Dropped-Headers"
+
+// validHeaderName reports whether name can name a header of a message
+// JetStream stores: printable ASCII without spaces or colons.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
 // CopyToDeadLetters publishes msg's headers and payload on subject, with
 // the subject it came on, why it was refused (cause) and how often it was
 // delivered, and returns JetStream's acknowledgement. JetStream's own
 // headers are left out, since an expectation the producer set could refuse
-// the copy. Its message id is idPrefix and the message's stream sequence,
-// so a copy made again after a crash is dropped.
+// the copy, and so are headers whose name a NATS header cannot carry (a
+// space, a colon, a byte outside printable ASCII), which a publisher's
+// client may let through but JetStream would refuse in the copy: how many
+// were left out is in DroppedHeadersHeader. Its message id is idPrefix and
+// the message's stream sequence, so a copy made again after a crash is
+// dropped.
 func CopyToDeadLetters(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, subject, idPrefix string, cause error) (*jetstream.PubAck, error) {
 	header := nats.Header{}
+	dropped := 0
 	for k, v := range msg.Headers() {
-		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
+		switch {
+		case strings.HasPrefix(strings.ToLower(k), "nats-"):
+		case !validHeaderName(k):
+			dropped++
+		default:
 			header[k] = slices.Clone(v)
 		}
+	}
+	if dropped > 0 {
+		header.Set(DroppedHeadersHeader, strconv.Itoa(dropped))
 	}
 	header.Set(OriginalSubjectHeader, msg.Subject())
 	header.Set(action.DeadLetterReasonHeader, HeaderText(cause.Error()))
