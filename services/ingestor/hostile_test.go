@@ -258,12 +258,17 @@ func TestHostileInput(t *testing.T) {
 	}
 	for _, row := range hostileRows() {
 		t.Run(row.transport+" "+row.input, func(t *testing.T) {
-			before := rejected(row.reason)
+			before, receivedBefore := rejected(row.reason), received(row.transport)
 			stored := len(h.storedEvents(t))
 			status, code, message := h.sendRow(t, row)
 
 			if status != row.status || code != row.code || !matches(message, row.message) {
 				t.Errorf("answer = %d %s %q, want %d %s %q", status, code, message, row.status, row.code, row.message)
+			}
+			// Every request counts as received, refused or not, so that
+			// received is accepted plus rejected.
+			if got, want := received(row.transport)-receivedBefore, float64(max(row.events, 1)); got != want {
+				t.Errorf("zenith_events_received_total rose by %v, want %v", got, want)
 			}
 			if row.reason != "" {
 				if got, want := rejected(row.reason)-before, float64(max(row.events, 1)); got != want {
@@ -285,6 +290,15 @@ func TestHostileInput(t *testing.T) {
 		table = append(table, docRow(row))
 	}
 	testenv.DocTable(t, hostileDoc, "ingestor", table, *update)
+}
+
+// received reads zenith_events_received_total for the transport of a row.
+func received(transport string) float64 {
+	label := "rpc"
+	if transport == "REST" {
+		label = "http"
+	}
+	return testutil.ToFloat64(metrics.EventsReceived.WithLabelValues(label))
 }
 
 // docRow is row as the document's table shows it.

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zenith-hq/zenith/pkg/event"
-	"github.com/zenith-hq/zenith/pkg/metrics"
 )
 
 // Reasons of refusals the ingestor finds itself, beside pkg/event's.
@@ -154,7 +153,7 @@ func (c *countedLimit) Read(p []byte) (int, error) {
 	var limit *http.MaxBytesError
 	if err != nil && !c.counted && errors.As(err, &limit) {
 		c.counted = true
-		metrics.EventsRejected.WithLabelValues("", event.ReasonTooLarge).Inc()
+		countRefusedRPC(event.ReasonTooLarge)
 	}
 	return n, err
 }
@@ -179,7 +178,7 @@ func newBoundedGzip(limit int64) func() connect.Decompressor {
 
 func (d *boundedGzip) Read(p []byte) (int, error) {
 	if d.read > d.limit {
-		metrics.EventsRejected.WithLabelValues("", event.ReasonTooLarge).Inc()
+		countRefusedRPC(event.ReasonTooLarge)
 		return 0, errDecompressedTooLarge
 	}
 	n, err := d.Reader.Read(p)
@@ -239,7 +238,7 @@ func (c *countingCodec) Unmarshal(b []byte, v any) error {
 		return fmt.Errorf("unmarshal into %T: not a protobuf message", v)
 	}
 	if err := c.unmarshal(b, m); err != nil {
-		metrics.EventsRejected.WithLabelValues("", reasonInvalidBody).Inc()
+		countRefusedRPC(reasonInvalidBody)
 		return err
 	}
 	return nil

@@ -192,11 +192,17 @@ func (s *Service) routes(pub *publisher) http.Handler {
 }
 
 // countContentTypeTwice counts an RPC refused for its several Content-Type
-// headers, before its key is known, as received and rejected, so that
-// received stays accepted plus rejected.
+// headers.
 func countContentTypeTwice() {
+	countRefusedRPC(reasonUnsupportedMedia)
+}
+
+// countRefusedRPC counts an RPC refused before its handler runs (its key
+// unread, its event unknown) as received and rejected for reason, so that
+// received stays accepted plus rejected.
+func countRefusedRPC(reason string) {
 	metrics.EventsReceived.WithLabelValues("rpc").Inc()
-	metrics.EventsRejected.WithLabelValues("", reasonUnsupportedMedia).Inc()
+	metrics.EventsRejected.WithLabelValues("", reason).Inc()
 }
 
 func (s *Service) listen() error {
