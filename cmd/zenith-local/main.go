@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 	"github.com/zenith-hq/zenith/pkg/usage"
 )
@@ -50,6 +51,9 @@ func run(ctx context.Context, out, logOut io.Writer) error {
 	}
 	if err := checkServiceSettings(); err != nil {
 		return err
+	}
+	if _, err := config.Load(opts.ConfigPath); err != nil {
+		return fmt.Errorf("ZENITH_CONFIG: %w", err)
 	}
 	release, err := claimStateDir(opts.StateDir)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 )
@@ -16,10 +18,12 @@ type listenAddr struct {
 }
 
 // checkAddrs makes sure the pipeline can listen on every address it will
-// use, so that one taken by another pipeline, or mistyped, is named with
-// the variable that moves it before anything starts or the configuration
-// file is applied. The local PostgreSQL's port is not among them: a
-// cluster left running by a killed run holds it and is reused.
+// use, so that one taken by another pipeline, mistyped, or given to two
+// settings is named with the variable that moves it before anything starts
+// or the configuration file is applied. Every address is held until all
+// are checked, so that two settings naming one address are caught too. The
+// local PostgreSQL's port is left out when its folder holds a cluster: one
+// left running by a killed run holds it and is reused.
 func checkAddrs(opts options) error {
 	settings, err := stackConfig("nats://127.0.0.1:4222", "postgres://127.0.0.1/zenith")
 	if err != nil {
@@ -40,22 +44,77 @@ func checkAddrs(opts options) error {
 	if opts.ReceiverAddr != "off" {
 		addrs = append(addrs, listenAddr{"ZENITH_RECEIVER_ADDR", opts.ReceiverAddr})
 	}
-	for _, a := range addrs {
-		if err := tryListen(a); err != nil {
+	if pg, err := postgresAddr(opts); err != nil || pg != nil {
+		if err != nil {
 			return err
 		}
+		addrs = append(addrs, *pg)
+	}
+	return holdAll(addrs)
+}
+
+// postgresAddr is the local PostgreSQL's address when zenith-local will
+// start a new server on it; nil when DATABASE_URL names a database or a
+// cluster in the state folder may be running already.
+func postgresAddr(opts options) (*listenAddr, error) {
+	if opts.DatabaseURL != "" {
+		return nil, nil
+	}
+	dir, err := postgresDir(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); err == nil {
+		return nil, nil
+	}
+	return &listenAddr{"ZENITH_PG_PORT", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.PostgresPort))}, nil
+}
+
+// holdAll listens on every address, holding each until all are taken.
+func holdAll(addrs []listenAddr) error {
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for _, a := range addrs {
+		ln, err := listen(a, addrs)
+		if err != nil {
+			return err
+		}
+		held = append(held, ln)
 	}
 	return nil
 }
 
-// tryListen listens on a's address and lets it go at once.
-func tryListen(a listenAddr) error {
+// listen listens on a's address, naming in its error the variable that
+// moves it and any other setting that names the same port.
+func listen(a listenAddr, all []listenAddr) (net.Listener, error) {
 	ln, err := net.Listen("tcp", a.addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("%s: %s is taken (by another pipeline?): set %s to move it", a.variable, a.addr, a.variable)
+		if other := sharing(a, all); other != "" {
+			return nil, fmt.Errorf("%s: %s is also %s: give each its own address", a.variable, a.addr, other)
+		}
+		return nil, fmt.Errorf("%s: %s is taken (by another pipeline?): set %s to move it", a.variable, a.addr, a.variable)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: cannot listen on %q: %w", a.variable, a.addr, err)
+		return nil, fmt.Errorf("%s: cannot listen on %q: %w", a.variable, a.addr, err)
 	}
-	return ln.Close()
+	return ln, nil
+}
+
+// sharing returns the variable of another address in all with a's port
+// and a host a's could clash with; "" when there is none.
+func sharing(a listenAddr, all []listenAddr) string {
+	_, port, _ := net.SplitHostPort(a.addr)
+	for _, o := range all {
+		if o.variable == a.variable {
+			break
+		}
+		if _, p, _ := net.SplitHostPort(o.addr); p == port && port != "0" {
+			return o.variable
+		}
+	}
+	return ""
 }
