@@ -368,6 +368,10 @@ func TestKeysSendRevoke(t *testing.T) {
 	id := strings.Split(key, "_")[1]
 	sent := p.mustCtl(t, "send", "--key", key, "--type", "purchase.completed", "--data", `{"amount":1}`)
 	wantLines(t, "send", sent, `"duplicate":false`)
+	code, _, errOut := p.ctl(t, "send", "--key", key, "--type", "purchase.completed", "--data", `{"a":1,"a":2}`)
+	if code != exitUsage || !strings.Contains(errOut, `the ingestor refused the event (invalid_argument): data: has the key "a" twice`) {
+		t.Errorf("send of an event the ingestor refuses: exit %d, %s", code, errOut)
+	}
 	list := p.mustCtl(t, "keys", "list", "--source", "shop")
 	wantLines(t, "keys list", list, id, "checkout", "zk_"+id+"_")
 	if strings.Contains(list, key) {

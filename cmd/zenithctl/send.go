@@ -76,8 +76,24 @@ func postEvent(cmd *cobra.Command, url, key string, body []byte) error {
 		return fmt.Errorf("read the ingestor's answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("ingestor answered %s: %s", resp.Status, bytes.TrimSpace(answer))
+		return refusal(resp.StatusCode, resp.Status, answer)
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(bytes.TrimSpace(answer)))
 	return err
+}
+
+// refusal is the error of an answer other than 2xx. The ingestor's refusal
+// of the event itself (400, 413, 415) is a usage error, as when zenithctl
+// finds the input wrong, and says the ingestor's message; others (a bad
+// key, a full stream) are failures with the answer as it came.
+func refusal(code int, status string, answer []byte) error {
+	var body struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	inputWrong := code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnsupportedMediaType
+	if inputWrong && json.Unmarshal(answer, &body) == nil && body.Message != "" {
+		return usagef("the ingestor refused the event (%s): %s", body.Error, body.Message)
+	}
+	return fmt.Errorf("ingestor answered %s: %s", status, bytes.TrimSpace(answer))
 }
