@@ -177,7 +177,8 @@ func validateType(t string) error {
 }
 
 // validateText checks the string attribute field: at most max bytes of
-// UTF-8 without control characters, which a NATS header cannot carry.
+// UTF-8 without control characters (C0, DEL and C1), which a NATS header
+// cannot carry or a log would show raw.
 func validateText(field, value string, max int) *FieldError {
 	if len(value) > max {
 		return fieldErr(field, "must be at most %d bytes", max)
@@ -186,7 +187,7 @@ func validateText(field, value string, max int) *FieldError {
 		return fieldErr(field, "must be valid UTF-8")
 	}
 	for _, r := range value {
-		if r < ' ' || r == 0x7f {
+		if r < ' ' || r >= 0x7f && r <= 0x9f {
 			return fieldErr(field, "must not contain control characters")
 		}
 	}

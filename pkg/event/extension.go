@@ -100,7 +100,7 @@ func sortExtensions(exts []Extension) {
 func extensionsFromHeader(h nats.Header) ([]Extension, error) {
 	var exts []Extension
 	for key, values := range h {
-		if len(key) <= len(cePrefix) || !strings.EqualFold(key[:len(cePrefix)], cePrefix) {
+		if len(key) < len(cePrefix) || !strings.EqualFold(key[:len(cePrefix)], cePrefix) {
 			continue
 		}
 		name := strings.ToLower(key[len(cePrefix):])

@@ -60,6 +60,19 @@ func TestExtensionsRoundTrip(t *testing.T) {
 	}
 }
 
+// A null extension is left out, and so does not count against the limit.
+func TestNullExtensionsAreLeftOut(t *testing.T) {
+	body := `{"type":"a","data":{}`
+	for i := range event.MaxExtensions {
+		body += `,"x` + string(rune('a'+i)) + `":1`
+	}
+	body += `,"gone":null}`
+	e, err := event.ParseJSON([]byte(body))
+	if err != nil || len(e.Extensions) != event.MaxExtensions {
+		t.Fatalf("ParseJSON of 16 extensions and a null = %d extensions, %v; want 16, no error", len(e.Extensions), err)
+	}
+}
+
 func TestExtensionsRefused(t *testing.T) {
 	many := `{"type":"a","data":{}`
 	for i := range event.MaxExtensions + 1 {
@@ -73,7 +86,8 @@ func TestExtensionsRefused(t *testing.T) {
 			"Tenant: is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits", "unknown_attribute"},
 		{"too many", many, "xq: is an extension attribute too many: at most 16", "invalid_extension"},
 		{"too long", `{"type":"a","data":{},"tenant":"` + strings.Repeat("x", 257) + `"}`,
-			"tenant: is a string longer than 256 bytes", "too_long"},
+			"tenant: must be at most 256 bytes", "invalid_extension"},
+		{"C1 control character", `{"type":"a","data":{},"tenant":"a\u0085b"}`, "tenant: must not contain control characters", "invalid_extension"},
 		{"control character", `{"type":"a","data":{},"tenant":"a\u0000b"}`, "tenant: must not contain control characters", "invalid_extension"},
 		{"array", `{"type":"a","data":{},"tags":[1]}`, "tags: must be a string, a number or a boolean", "invalid_extension"},
 		{"twice", `{"type":"a","data":{},"tenant":"x","tenant":"y"}`, "tenant: is given twice", "duplicate_key"},
@@ -110,6 +124,9 @@ func TestExtensionsFromNATSHeaders(t *testing.T) {
 		{"data as a header", func(h nats.Header) { h["ce-data"] = []string{"{}"} }, "ce-data: " +
 			"is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits", nil},
 		{"CR LF in a value", func(h nats.Header) { h["ce-tenant"] = []string{"a\r\nb"} }, "tenant: must not contain control characters", nil},
+		{"too long a value", func(h nats.Header) { h["ce-tenant"] = []string{strings.Repeat("x", 257)} }, "tenant: must be at most 256 bytes", nil},
+		{"no name", func(h nats.Header) { h["ce-"] = []string{"x"} }, "ce-: " +
+			"is not an attribute Zenith knows, and an extension attribute's name must be 1-64 lower-case letters and digits", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

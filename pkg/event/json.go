@@ -146,8 +146,6 @@ func (s *scanner) extension(w *wireEvent, name string) bool {
 		return s.fail(fieldErr(name, "binary data is not supported: send data as a JSON object"))
 	case !validExtensionName(name):
 		return s.fail(codedErr(attributeName(name), ReasonUnknownAttribute, "%s", extensionNameProblem()))
-	case len(w.Extensions) == MaxExtensions:
-		return s.fail(codedErr(name, ReasonInvalidExtension, "is an extension attribute too many: at most %d", MaxExtensions))
 	}
 
 	s.root = name
@@ -155,7 +153,10 @@ func (s *scanner) extension(w *wireEvent, name string) bool {
 	var value string
 	switch c := s.buf[s.pos]; {
 	case c == '"':
-		raw, _, ok := s.str(MaxExtensionValueLength)
+		// The string's length is checked with the other extensions'
+		// values (validateExtensions), so the reason is the same on every
+		// path an event comes by.
+		raw, _, ok := s.str(MaxStringLength)
 		if !ok {
 			return false
 		}
@@ -170,6 +171,9 @@ func (s *scanner) extension(w *wireEvent, name string) bool {
 			return false
 		}
 		value = string(s.buf[start:s.pos])
+	}
+	if len(w.Extensions) == MaxExtensions {
+		return s.fail(codedErr(name, ReasonInvalidExtension, "is an extension attribute too many: at most %d", MaxExtensions))
 	}
 	w.Extensions = append(w.Extensions, Extension{Name: name, Value: value})
 	return true
