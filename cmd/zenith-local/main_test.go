@@ -16,7 +16,7 @@ func TestRunRefusesBadServiceSettingsBeforeStarting(t *testing.T) {
 	cases := map[string]struct{ key, value, want string }{
 		"rule-engine": {"ENGINE_ACK_WAIT", "1s", "ENGINE_ACK_WAIT (1s) must be longer than ENGINE_PUBLISH_TIMEOUT"},
 		"dispatcher":  {"DISPATCHER_AUDIT_BATCH_SIZE", "-1", "DISPATCHER_AUDIT_BATCH_SIZE must be at least 1"},
-		"ingestor":    {"ZENITH_ADMIN_TOKENS", "short", "admin token 1 is shorter than 16 characters"},
+		"ingestor":    {"ZENITH_ADMIN_TOKENS", "short", "ZENITH_ADMIN_TOKENS: token 1 is shorter than 16 characters"},
 		"unparsable":  {"INGESTOR_MAX_BODY_BYTES", "lots", "INGESTOR_MAX_BODY_BYTES"},
 	}
 	for name, tc := range cases {

@@ -118,7 +118,7 @@ func (s *Store) DeleteSource(ctx context.Context, name string, withRules bool) (
 		return SourceDeletion{}, err
 	}
 	if len(rules) > 0 && !withRules {
-		return SourceDeletion{}, fmt.Errorf("source %q has rules (%s): delete them first, or delete the source with them: %w",
+		return SourceDeletion{}, fmt.Errorf("source %q has rules (%s): delete them first, or the source with its rules (with_rules, zenithctl sources delete --with-rules): %w",
 			name, strings.Join(rules, ", "), ErrInUse)
 	}
 	var keys int

@@ -160,9 +160,13 @@ func (c Config) Validate() error {
 		return errors.New("dispatcher config: DISPATCHER_MAX_ACK_PENDING must be at least DISPATCHER_WORKER_COUNT")
 	case c.RetryAttempts < 1:
 		return errors.New("dispatcher config: DISPATCHER_RETRY_ATTEMPTS must be at least 1")
-	case c.RetryBase < 0 || c.RetryCap < c.RetryBase:
+	case c.RetryBase < 0:
+		return errors.New("dispatcher config: DISPATCHER_RETRY_BASE must not be negative")
+	case c.RetryCap < c.RetryBase:
 		return errors.New("dispatcher config: DISPATCHER_RETRY_CAP must be at least DISPATCHER_RETRY_BASE")
-	case c.RedeliveryBase < 0 || c.RedeliveryCap < c.RedeliveryBase:
+	case c.RedeliveryBase < 0:
+		return errors.New("dispatcher config: DISPATCHER_REDELIVERY_BASE must not be negative")
+	case c.RedeliveryCap < c.RedeliveryBase:
 		return errors.New("dispatcher config: DISPATCHER_REDELIVERY_CAP must be at least DISPATCHER_REDELIVERY_BASE")
 	case c.AuditBatchSize < 1:
 		return errors.New("dispatcher config: DISPATCHER_AUDIT_BATCH_SIZE must be at least 1")

@@ -31,10 +31,13 @@ func (t Tokens) Empty() bool {
 
 // Validate checks that each token is long enough to resist guessing.
 func (t Tokens) Validate() error {
-	for _, list := range [][]string{t.Admin, t.ReadOnly} {
-		for i, token := range list {
+	for _, list := range []struct {
+		variable string
+		tokens   []string
+	}{{"ZENITH_ADMIN_TOKENS", t.Admin}, {"ZENITH_ADMIN_READONLY_TOKENS", t.ReadOnly}} {
+		for i, token := range list.tokens {
 			if len(token) < MinTokenLength {
-				return fmt.Errorf("admin token %d is shorter than %d characters", i+1, MinTokenLength)
+				return fmt.Errorf("%s: token %d is shorter than %d characters", list.variable, i+1, MinTokenLength)
 			}
 		}
 	}
