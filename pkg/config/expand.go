@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -167,7 +168,9 @@ func refuseNUL(doc json.RawMessage, path string) error {
 		return nil // the item's own checks name what is wrong with it
 	}
 	if at, found := nulPath(tree, path); found {
-		return errorAt(at, "must not contain the character U+0000")
+		// A sink's settings saved through the admin API have no path of
+		// their own.
+		return errorAt(cmp.Or(at, "settings"), "must not contain the character U+0000")
 	}
 	return nil
 }
