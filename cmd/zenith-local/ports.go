@@ -70,7 +70,9 @@ func postgresAddr(opts options) (*listenAddr, error) {
 	return &listenAddr{"ZENITH_PG_PORT", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.PostgresPort))}, nil
 }
 
-// holdAll listens on every address, holding each until all are taken.
+// holdAll listens on every address, holding each until all are tried,
+// and reports every one it could not take, so that a second pipeline's
+// ports are all moved in one go.
 func holdAll(addrs []listenAddr) error {
 	var held []net.Listener
 	defer func() {
@@ -78,14 +80,16 @@ func holdAll(addrs []listenAddr) error {
 			ln.Close()
 		}
 	}()
+	var errs []error
 	for _, a := range addrs {
 		ln, err := listen(a, addrs)
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		held = append(held, ln)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // listen listens on a's address, naming in its error the variable that
