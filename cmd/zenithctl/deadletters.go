@@ -113,7 +113,43 @@ letter whose dispatch was since delivered is skipped.`,
 	}
 	replayFilter.register(replay.Flags())
 	replay.Flags().BoolVar(&all, "all", false, "with no filter, replay every dead letter")
-	cmd.AddCommand(list, replay, eventDeadLettersCommand(g))
+	cmd.AddCommand(list, replay, deleteDeadLettersCommand(g), eventDeadLettersCommand(g))
+	return cmd
+}
+
+func deleteDeadLettersCommand(g *globals) *cobra.Command {
+	var filter deadLetterFilter
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "delete [SEQ...] [filters] [--all]",
+		Short: "Delete dead-lettered actions for good, by sequence or by filter",
+		Long: `Deletes dead letters from the dead-letter stream for good: those named by
+sequence, or every one the filters select (without filters, --all is
+needed). Use it for dead letters dealt with some other way, or whose sink
+is gone; their audit rows keep their outcome.`,
+		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.DeleteDeadLettersResponse], error) {
+			seqs, err := sequences(a)
+			if err != nil {
+				return nil, err
+			}
+			req := &zenithv1.DeleteDeadLettersRequest{All: all, Sequences: seqs}
+			if len(req.Sequences) == 0 && filter.empty() && !all {
+				return nil, usagef("choose the dead letters to delete: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
+			}
+			if req.Filter, err = filter.build(); err != nil {
+				return nil, err
+			}
+			return c.DeleteDeadLetters(ctx, connect.NewRequest(req))
+		}, func(p printer, msg *zenithv1.DeleteDeadLettersResponse, _ []string) error {
+			for _, seq := range msg.GetDeleted() {
+				fmt.Fprintf(p.out, "deleted %d\n", seq)
+			}
+			_, err := fmt.Fprintf(p.out, "%d deleted\n", len(msg.GetDeleted()))
+			return err
+		}),
+	}
+	filter.register(cmd.Flags())
+	cmd.Flags().BoolVar(&all, "all", false, "with no filter, delete every dead letter")
 	return cmd
 }
 

@@ -425,6 +425,15 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 	wantLines(t, "resolved list", p.mustCtl(t, "dlq", "list", "--include-resolved"), "refund-1", "delivered")
 	wantLines(t, "second replay", p.mustCtl(t, "dlq", "replay", "--all", "--include-resolved"), "already delivered", "0 replayed, 1 skipped")
+
+	code, _, errOut = p.ctl(t, "dlq", "delete")
+	if code != exitUsage || !strings.Contains(errOut, "--all") {
+		t.Errorf("delete without a filter: exit %d, %s", code, errOut)
+	}
+	wantLines(t, "delete", p.mustCtl(t, "dlq", "delete", "--all", "--include-resolved"), "1 deleted")
+	if out := p.mustCtl(t, "dlq", "list", "--include-resolved"); strings.Contains(out, "refund-1") {
+		t.Errorf("the deleted dead letter is still listed:\n%s", out)
+	}
 }
 
 // wantReplacedOutcome checks that the one audit entry in raw, the JSON

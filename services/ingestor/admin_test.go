@@ -919,6 +919,28 @@ func TestAdminDeadLetters(t *testing.T) {
 	if n := len(streamMessages(t, h.js, bus.ActionsStream)); n != before {
 		t.Errorf("actions stream holds %d messages after the skipped replay, want still %d", n, before)
 	}
+
+	// Such a dead letter can be deleted for good; its audit row stays.
+	_, err = c.DeleteDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteDeadLettersRequest{}))
+	wantCode(t, "delete with an empty filter", err, connect.CodeInvalidArgument, "set all to delete every dead letter")
+	deleted := must(c.DeleteDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteDeadLettersRequest{Filter: &zenithv1.DeadLetterFilter{EventId: "evt-3"}})))(t)
+	if len(deleted.GetDeleted()) != 1 || deleted.GetDeleted()[0] != skipped.GetOutcomes()[0].GetSequence() {
+		t.Fatalf("DeleteDeadLetters = %v, want the dead letter of evt-3", deleted)
+	}
+	left := must(c.ListDeadLetters(ctx, connect.NewRequest(&zenithv1.ListDeadLettersRequest{Filter: &zenithv1.DeadLetterFilter{IncludeResolved: true}})))(t)
+	for _, dl := range left.GetDeadLetters() {
+		if dl.GetEventId() == "evt-3" {
+			t.Errorf("the deleted dead letter is still listed: %v", dl)
+		}
+	}
+	if len(left.GetDeadLetters()) != 2 {
+		t.Errorf("%d dead letters left, want the 2 of evt-1 and evt-2", len(left.GetDeadLetters()))
+	}
+	if rec, err := h.st.AuditByDispatch(ctx, orphan.DispatchID); err != nil || rec.Status != store.StatusDeadLettered {
+		t.Errorf("audit row after the deletion = %+v, %v; want it kept as dead_lettered", rec, err)
+	}
+	_, err = c.DeleteDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteDeadLettersRequest{Sequences: deleted.GetDeleted()}))
+	wantCode(t, "delete it again", err, connect.CodeNotFound)
 }
 
 // streamMessages returns the messages a stream holds, in order.

@@ -54,13 +54,7 @@ func (s *Server) ListDeadLetters(ctx context.Context, req *connect.Request[zenit
 
 // ReplayDeadLetters publishes dead letters back on the actions stream.
 func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zenithv1.ReplayDeadLettersRequest]) (*connect.Response[zenithv1.ReplayDeadLettersResponse], error) {
-	var chosen []deadLetter
-	var err error
-	if seqs := req.Msg.GetSequences(); len(seqs) > 0 {
-		chosen, err = s.deadLettersBySequence(ctx, seqs)
-	} else {
-		chosen, err = s.deadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll())
-	}
+	chosen, err := s.chooseDeadLetters(ctx, req.Msg.GetSequences(), req.Msg.GetFilter(), req.Msg.GetAll(), "replay")
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +82,37 @@ func (s *Server) ReplayDeadLetters(ctx context.Context, req *connect.Request[zen
 	}
 	s.log.InfoContext(ctx, "dead letters replayed", "chosen", len(chosen))
 	return connect.NewResponse(resp), nil
+}
+
+// DeleteDeadLetters removes dead letters from the dead-letter stream.
+func (s *Server) DeleteDeadLetters(ctx context.Context, req *connect.Request[zenithv1.DeleteDeadLettersRequest]) (*connect.Response[zenithv1.DeleteDeadLettersResponse], error) {
+	chosen, err := s.chooseDeadLetters(ctx, req.Msg.GetSequences(), req.Msg.GetFilter(), req.Msg.GetAll(), "delete")
+	if err != nil {
+		return nil, err
+	}
+	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
+	if err != nil {
+		return nil, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	resp := &zenithv1.DeleteDeadLettersResponse{}
+	for _, dl := range chosen {
+		err := stream.DeleteMsg(ctx, dl.msg.Sequence)
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, fmt.Errorf("delete dead letter %d: %w", dl.msg.Sequence, err)
+		}
+		resp.Deleted = append(resp.Deleted, dl.msg.Sequence)
+	}
+	s.log.InfoContext(ctx, "dead letters deleted", "count", len(resp.Deleted))
+	return connect.NewResponse(resp), nil
+}
+
+// chooseDeadLetters reads the dead letters a replay or a deletion (verb)
+// names: seqs when given, else those filter selects.
+func (s *Server) chooseDeadLetters(ctx context.Context, seqs []uint64, filter *zenithv1.DeadLetterFilter, all bool, verb string) ([]deadLetter, error) {
+	if len(seqs) > 0 {
+		return s.deadLettersBySequence(ctx, seqs)
+	}
+	return s.deadLettersByFilter(ctx, filter, all, verb)
 }
 
 // sinkIDs returns the ids of the sinks that exist.
@@ -164,10 +189,10 @@ func (s *Server) deadLetterMsg(ctx context.Context, seq uint64) (*jetstream.RawS
 }
 
 // deadLettersByFilter reads every dead letter filter selects. An empty
-// filter must be confirmed with all.
-func (s *Server) deadLettersByFilter(ctx context.Context, filter *zenithv1.DeadLetterFilter, all bool) ([]deadLetter, error) {
+// filter must be confirmed with all, which the error says for verb.
+func (s *Server) deadLettersByFilter(ctx context.Context, filter *zenithv1.DeadLetterFilter, all bool, verb string) ([]deadLetter, error) {
 	if emptyFilter(filter) && !all {
-		return nil, invalid("filter", "is empty: name sequences, narrow the filter, or set all to replay every dead letter")
+		return nil, invalid("filter", "is empty: name sequences, narrow the filter, or set all to %s every dead letter", verb)
 	}
 	return scanAll(func(start uint64) ([]deadLetter, uint64, error) {
 		return s.scanDeadLetters(ctx, filter, start, replayBatch, maxScan)

@@ -89,6 +89,9 @@ const (
 	// AdminServiceReplayDeadLettersProcedure is the fully-qualified name of the AdminService's
 	// ReplayDeadLetters RPC.
 	AdminServiceReplayDeadLettersProcedure = "/zenith.v1.AdminService/ReplayDeadLetters"
+	// AdminServiceDeleteDeadLettersProcedure is the fully-qualified name of the AdminService's
+	// DeleteDeadLetters RPC.
+	AdminServiceDeleteDeadLettersProcedure = "/zenith.v1.AdminService/DeleteDeadLetters"
 	// AdminServiceListEventDeadLettersProcedure is the fully-qualified name of the AdminService's
 	// ListEventDeadLetters RPC.
 	AdminServiceListEventDeadLettersProcedure = "/zenith.v1.AdminService/ListEventDeadLetters"
@@ -166,6 +169,10 @@ type AdminServiceClient interface {
 	// deliver them again and record the new outcome in their audit rows. A
 	// dead letter whose dispatch has since been delivered is skipped.
 	ReplayDeadLetters(context.Context, *connect.Request[v1.ReplayDeadLettersRequest]) (*connect.Response[v1.ReplayDeadLettersResponse], error)
+	// DeleteDeadLetters removes dead letters from the dead-letter stream for
+	// good: those dealt with some other way, or whose sink is gone. Their
+	// audit rows keep their outcome.
+	DeleteDeadLetters(context.Context, *connect.Request[v1.DeleteDeadLettersRequest]) (*connect.Response[v1.DeleteDeadLettersResponse], error)
 	// ListEventDeadLetters lists the events in the dead-letter stream, oldest
 	// first, a page at a time: those the rule-engines could not read
 	// (malformed events published straight to NATS) and those they gave up on
@@ -345,6 +352,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ReplayDeadLetters")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteDeadLetters: connect.NewClient[v1.DeleteDeadLettersRequest, v1.DeleteDeadLettersResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteDeadLettersProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteDeadLetters")),
+			connect.WithClientOptions(opts...),
+		),
 		listEventDeadLetters: connect.NewClient[v1.ListEventDeadLettersRequest, v1.ListEventDeadLettersResponse](
 			httpClient,
 			baseURL+AdminServiceListEventDeadLettersProcedure,
@@ -392,6 +405,7 @@ type adminServiceClient struct {
 	listAudit              *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
 	listDeadLetters        *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
 	replayDeadLetters      *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
+	deleteDeadLetters      *connect.Client[v1.DeleteDeadLettersRequest, v1.DeleteDeadLettersResponse]
 	listEventDeadLetters   *connect.Client[v1.ListEventDeadLettersRequest, v1.ListEventDeadLettersResponse]
 	replayEventDeadLetters *connect.Client[v1.ReplayEventDeadLettersRequest, v1.ReplayEventDeadLettersResponse]
 	apply                  *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
@@ -512,6 +526,11 @@ func (c *adminServiceClient) ReplayDeadLetters(ctx context.Context, req *connect
 	return c.replayDeadLetters.CallUnary(ctx, req)
 }
 
+// DeleteDeadLetters calls zenith.v1.AdminService.DeleteDeadLetters.
+func (c *adminServiceClient) DeleteDeadLetters(ctx context.Context, req *connect.Request[v1.DeleteDeadLettersRequest]) (*connect.Response[v1.DeleteDeadLettersResponse], error) {
+	return c.deleteDeadLetters.CallUnary(ctx, req)
+}
+
 // ListEventDeadLetters calls zenith.v1.AdminService.ListEventDeadLetters.
 func (c *adminServiceClient) ListEventDeadLetters(ctx context.Context, req *connect.Request[v1.ListEventDeadLettersRequest]) (*connect.Response[v1.ListEventDeadLettersResponse], error) {
 	return c.listEventDeadLetters.CallUnary(ctx, req)
@@ -594,6 +613,10 @@ type AdminServiceHandler interface {
 	// deliver them again and record the new outcome in their audit rows. A
 	// dead letter whose dispatch has since been delivered is skipped.
 	ReplayDeadLetters(context.Context, *connect.Request[v1.ReplayDeadLettersRequest]) (*connect.Response[v1.ReplayDeadLettersResponse], error)
+	// DeleteDeadLetters removes dead letters from the dead-letter stream for
+	// good: those dealt with some other way, or whose sink is gone. Their
+	// audit rows keep their outcome.
+	DeleteDeadLetters(context.Context, *connect.Request[v1.DeleteDeadLettersRequest]) (*connect.Response[v1.DeleteDeadLettersResponse], error)
 	// ListEventDeadLetters lists the events in the dead-letter stream, oldest
 	// first, a page at a time: those the rule-engines could not read
 	// (malformed events published straight to NATS) and those they gave up on
@@ -769,6 +792,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ReplayDeadLetters")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceDeleteDeadLettersHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteDeadLettersProcedure,
+		svc.DeleteDeadLetters,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteDeadLetters")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceListEventDeadLettersHandler := connect.NewUnaryHandler(
 		AdminServiceListEventDeadLettersProcedure,
 		svc.ListEventDeadLetters,
@@ -836,6 +865,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceReplayDeadLettersProcedure:
 			adminServiceReplayDeadLettersHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteDeadLettersProcedure:
+			adminServiceDeleteDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceListEventDeadLettersProcedure:
 			adminServiceListEventDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceReplayEventDeadLettersProcedure:
@@ -941,6 +972,10 @@ func (UnimplementedAdminServiceHandler) ListDeadLetters(context.Context, *connec
 
 func (UnimplementedAdminServiceHandler) ReplayDeadLetters(context.Context, *connect.Request[v1.ReplayDeadLettersRequest]) (*connect.Response[v1.ReplayDeadLettersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.ReplayDeadLetters is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteDeadLetters(context.Context, *connect.Request[v1.DeleteDeadLettersRequest]) (*connect.Response[v1.DeleteDeadLettersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.DeleteDeadLetters is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) ListEventDeadLetters(context.Context, *connect.Request[v1.ListEventDeadLettersRequest]) (*connect.Response[v1.ListEventDeadLettersResponse], error) {
