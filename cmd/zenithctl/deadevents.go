@@ -54,7 +54,7 @@ events published straight to NATS) or gave up on (poison events: their
 actions could not be stored, their evaluation panicked, or they never
 settled). They stay in the dead-letter stream until it ages them out.`,
 	}
-	cmd.AddCommand(listEventDeadLettersCommand(g), replayEventDeadLettersCommand(g))
+	cmd.AddCommand(listEventDeadLettersCommand(g), replayEventDeadLettersCommand(g), deleteEventDeadLettersCommand(g))
 	return cmd
 }
 
@@ -145,5 +145,36 @@ replayed: naming one by sequence fails, and a filter skips it.`,
 	}
 	filter.register(cmd.Flags())
 	cmd.Flags().BoolVar(&all, "all", false, "with no filter, replay every dead-lettered event")
+	return cmd
+}
+
+func deleteEventDeadLettersCommand(g *globals) *cobra.Command {
+	var filter eventDeadLetterFilter
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "delete [SEQ...] [filters] [--all]",
+		Short: "Delete dead-lettered events for good, by sequence or by filter",
+		Long: `Deletes dead-lettered events from the dead-letter stream for good, malformed
+ones included: those named by sequence, or every one the filters select
+(without filters, --all is needed).`,
+		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.DeleteEventDeadLettersResponse], error) {
+			seqs, err := sequences(a)
+			if err != nil {
+				return nil, err
+			}
+			req := &zenithv1.DeleteEventDeadLettersRequest{All: all, Sequences: seqs}
+			if len(req.Sequences) == 0 && filter.empty() && !all {
+				return nil, usagef("choose the dead-lettered events to delete: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one")
+			}
+			if req.Filter, err = filter.build(); err != nil {
+				return nil, err
+			}
+			return c.DeleteEventDeadLetters(ctx, connect.NewRequest(req))
+		}, func(p printer, msg *zenithv1.DeleteEventDeadLettersResponse, _ []string) error {
+			return printDeleted(p, msg.GetDeleted())
+		}),
+	}
+	filter.register(cmd.Flags())
+	cmd.Flags().BoolVar(&all, "all", false, "with no filter, delete every dead-lettered event")
 	return cmd
 }

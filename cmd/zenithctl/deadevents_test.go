@@ -133,4 +133,10 @@ func TestEventDeadLetterReplay(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &audit); err != nil || len(audit.Entries) != 1 {
 		t.Errorf("audit of poison-1 = %s (%v), want one delivery", raw, err)
 	}
+
+	// The malformed one, which no replay can help, is deleted for good.
+	wantLines(t, "delete", p.mustCtl(t, "dlq", "events", "delete", seqs["bad id"]), "deleted "+seqs["bad id"], "1 deleted")
+	if left := p.eventDeadLetters(t); len(left) != 0 {
+		t.Errorf("dead-lettered events after the deletion = %v, want none", left)
+	}
 }

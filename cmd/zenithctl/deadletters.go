@@ -141,16 +141,21 @@ is gone; their audit rows keep their outcome.`,
 			}
 			return c.DeleteDeadLetters(ctx, connect.NewRequest(req))
 		}, func(p printer, msg *zenithv1.DeleteDeadLettersResponse, _ []string) error {
-			for _, seq := range msg.GetDeleted() {
-				fmt.Fprintf(p.out, "deleted %d\n", seq)
-			}
-			_, err := fmt.Fprintf(p.out, "%d deleted\n", len(msg.GetDeleted()))
-			return err
+			return printDeleted(p, msg.GetDeleted())
 		}),
 	}
 	filter.register(cmd.Flags())
 	cmd.Flags().BoolVar(&all, "all", false, "with no filter, delete every dead letter")
 	return cmd
+}
+
+// printDeleted writes one line per dead letter deleted, then the count.
+func printDeleted(p printer, seqs []uint64) error {
+	for _, seq := range seqs {
+		fmt.Fprintf(p.out, "deleted %d\n", seq)
+	}
+	_, err := fmt.Fprintf(p.out, "%d deleted\n", len(seqs))
+	return err
 }
 
 // sequences reads the dead-letter sequences a replay command names.

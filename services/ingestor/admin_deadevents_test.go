@@ -144,10 +144,26 @@ func TestAdminListEventDeadLetters(t *testing.T) {
 	}
 	_, err := reader.ReplayEventDeadLetters(ctx, connect.NewRequest(&zenithv1.ReplayEventDeadLettersRequest{Sequences: []uint64{first}}))
 	wantCode(t, "read-only replay", err, connect.CodePermissionDenied, "read-only")
+	_, err = reader.DeleteEventDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteEventDeadLettersRequest{Sequences: []uint64{first}}))
+	wantCode(t, "read-only delete", err, connect.CodePermissionDenied, "read-only")
 	_, err = c.ListEventDeadLetters(ctx, connect.NewRequest(&zenithv1.ListEventDeadLettersRequest{PageToken: "x"}))
 	wantCode(t, "bad token", err, connect.CodeInvalidArgument, "page_token")
 	if n := len(h.storedEvents(t)); n != 0 {
 		t.Errorf("refused calls published %d events", n)
+	}
+
+	// The malformed one, which cannot be replayed, can be deleted, by
+	// sequence or by filter; what is left stays listed.
+	_, err = c.DeleteEventDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteEventDeadLettersRequest{}))
+	wantCode(t, "delete with an empty filter", err, connect.CodeInvalidArgument, "set all to delete every dead-lettered event")
+	deleted := must(c.DeleteEventDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteEventDeadLettersRequest{Sequences: []uint64{malformed}})))(t)
+	if len(deleted.GetDeleted()) != 1 || deleted.GetDeleted()[0] != malformed {
+		t.Errorf("DeleteEventDeadLetters of the malformed one = %v", deleted)
+	}
+	must(c.DeleteEventDeadLetters(ctx, connect.NewRequest(&zenithv1.DeleteEventDeadLettersRequest{Filter: &zenithv1.EventDeadLetterFilter{Reason: "evaluation_panicked"}})))(t)
+	left := must(c.ListEventDeadLetters(ctx, connect.NewRequest(&zenithv1.ListEventDeadLettersRequest{})))(t)
+	if got, want := sequencesOf(left.GetDeadLetters()), strconv.FormatUint(first, 10); got != want {
+		t.Errorf("after the deletions: %s, want %s", got, want)
 	}
 }
 

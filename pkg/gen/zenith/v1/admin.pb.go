@@ -4165,6 +4165,118 @@ func (x *ReplayEventDeadLettersRequest) GetAll() bool {
 	return false
 }
 
+// DeleteEventDeadLettersRequest chooses dead-lettered events to delete, as
+// ReplayEventDeadLettersRequest chooses them to replay.
+type DeleteEventDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead letters to delete, by sequence.
+	Sequences []uint64 `protobuf:"varint,1,rep,packed,name=sequences,proto3" json:"sequences,omitempty"`
+	// Delete every dead-lettered event this selects; ignored when sequences
+	// are given. An empty filter selects all of them only with all set.
+	Filter *EventDeadLetterFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Confirms that an empty filter means every dead-lettered event.
+	All           bool `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEventDeadLettersRequest) Reset() {
+	*x = DeleteEventDeadLettersRequest{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEventDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEventDeadLettersRequest) ProtoMessage() {}
+
+func (x *DeleteEventDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEventDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*DeleteEventDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *DeleteEventDeadLettersRequest) GetSequences() []uint64 {
+	if x != nil {
+		return x.Sequences
+	}
+	return nil
+}
+
+func (x *DeleteEventDeadLettersRequest) GetFilter() *EventDeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *DeleteEventDeadLettersRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+// DeleteEventDeadLettersResponse lists what was deleted.
+type DeleteEventDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sequences of the dead letters deleted, in stream order.
+	Deleted       []uint64 `protobuf:"varint,1,rep,packed,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEventDeadLettersResponse) Reset() {
+	*x = DeleteEventDeadLettersResponse{}
+	mi := &file_zenith_v1_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEventDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEventDeadLettersResponse) ProtoMessage() {}
+
+func (x *DeleteEventDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zenith_v1_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEventDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*DeleteEventDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *DeleteEventDeadLettersResponse) GetDeleted() []uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
 // ReplayEventDeadLettersResponse says what happened to each dead letter
 // chosen.
 type ReplayEventDeadLettersResponse struct {
@@ -4177,7 +4289,7 @@ type ReplayEventDeadLettersResponse struct {
 
 func (x *ReplayEventDeadLettersResponse) Reset() {
 	*x = ReplayEventDeadLettersResponse{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[63]
+	mi := &file_zenith_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4189,7 +4301,7 @@ func (x *ReplayEventDeadLettersResponse) String() string {
 func (*ReplayEventDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayEventDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[63]
+	mi := &file_zenith_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4202,7 +4314,7 @@ func (x *ReplayEventDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayEventDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayEventDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReplayEventDeadLettersResponse) GetOutcomes() []*EventReplayOutcome {
@@ -4232,7 +4344,7 @@ type EventReplayOutcome struct {
 
 func (x *EventReplayOutcome) Reset() {
 	*x = EventReplayOutcome{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[64]
+	mi := &file_zenith_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4356,7 @@ func (x *EventReplayOutcome) String() string {
 func (*EventReplayOutcome) ProtoMessage() {}
 
 func (x *EventReplayOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[64]
+	mi := &file_zenith_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4369,7 @@ func (x *EventReplayOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventReplayOutcome.ProtoReflect.Descriptor instead.
 func (*EventReplayOutcome) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *EventReplayOutcome) GetSequence() uint64 {
@@ -4314,7 +4426,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[65]
+	mi := &file_zenith_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4326,7 +4438,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[65]
+	mi := &file_zenith_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4339,7 +4451,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ApplyRequest) GetConfig() []byte {
@@ -4383,7 +4495,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[66]
+	mi := &file_zenith_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4395,7 +4507,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[66]
+	mi := &file_zenith_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4408,7 +4520,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ApplyResponse) GetChanges() []*Change {
@@ -4444,7 +4556,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[67]
+	mi := &file_zenith_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4456,7 +4568,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[67]
+	mi := &file_zenith_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4469,7 +4581,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Change) GetKind() string {
@@ -4523,7 +4635,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_zenith_v1_admin_proto_msgTypes[68]
+	mi := &file_zenith_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4535,7 +4647,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_zenith_v1_admin_proto_msgTypes[68]
+	mi := &file_zenith_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4548,7 +4660,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_zenith_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *FieldChange) GetPath() string {
@@ -4877,7 +4989,13 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x1dReplayEventDeadLettersRequest\x12\x1c\n" +
 	"\tsequences\x18\x01 \x03(\x04R\tsequences\x128\n" +
 	"\x06filter\x18\x02 \x01(\v2 .zenith.v1.EventDeadLetterFilterR\x06filter\x12\x10\n" +
-	"\x03all\x18\x03 \x01(\bR\x03all\"[\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\"\x89\x01\n" +
+	"\x1dDeleteEventDeadLettersRequest\x12\x1c\n" +
+	"\tsequences\x18\x01 \x03(\x04R\tsequences\x128\n" +
+	"\x06filter\x18\x02 \x01(\v2 .zenith.v1.EventDeadLetterFilterR\x06filter\x12\x10\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\":\n" +
+	"\x1eDeleteEventDeadLettersResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x03(\x04R\adeleted\"[\n" +
 	"\x1eReplayEventDeadLettersResponse\x129\n" +
 	"\boutcomes\x18\x01 \x03(\v2\x1d.zenith.v1.EventReplayOutcomeR\boutcomes\"\x99\x01\n" +
 	"\x12EventReplayOutcome\x12\x1a\n" +
@@ -4906,7 +5024,7 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\vFieldChange\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
 	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
-	"\x03new\x18\x03 \x01(\tR\x03new2\xc9\x11\n" +
+	"\x03new\x18\x03 \x01(\tR\x03new2\xba\x12\n" +
 	"\fAdminService\x12Q\n" +
 	"\fCreateSource\x12\x1e.zenith.v1.CreateSourceRequest\x1a\x1f.zenith.v1.CreateSourceResponse\"\x00\x12Q\n" +
 	"\vListSources\x12\x1d.zenith.v1.ListSourcesRequest\x1a\x1e.zenith.v1.ListSourcesResponse\"\x03\x90\x02\x01\x12K\n" +
@@ -4939,7 +5057,8 @@ const file_zenith_v1_admin_proto_rawDesc = "" +
 	"\x11ReplayDeadLetters\x12#.zenith.v1.ReplayDeadLettersRequest\x1a$.zenith.v1.ReplayDeadLettersResponse\"\x00\x12`\n" +
 	"\x11DeleteDeadLetters\x12#.zenith.v1.DeleteDeadLettersRequest\x1a$.zenith.v1.DeleteDeadLettersResponse\"\x00\x12l\n" +
 	"\x14ListEventDeadLetters\x12&.zenith.v1.ListEventDeadLettersRequest\x1a'.zenith.v1.ListEventDeadLettersResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x16ReplayEventDeadLetters\x12(.zenith.v1.ReplayEventDeadLettersRequest\x1a).zenith.v1.ReplayEventDeadLettersResponse\"\x00\x12<\n" +
+	"\x16ReplayEventDeadLetters\x12(.zenith.v1.ReplayEventDeadLettersRequest\x1a).zenith.v1.ReplayEventDeadLettersResponse\"\x00\x12o\n" +
+	"\x16DeleteEventDeadLetters\x12(.zenith.v1.DeleteEventDeadLettersRequest\x1a).zenith.v1.DeleteEventDeadLettersResponse\"\x00\x12<\n" +
 	"\x05Apply\x12\x17.zenith.v1.ApplyRequest\x1a\x18.zenith.v1.ApplyResponse\"\x00B8Z6github.com/zenith-hq/zenith/pkg/gen/zenith/v1;zenithv1b\x06proto3"
 
 var (
@@ -4954,7 +5073,7 @@ func file_zenith_v1_admin_proto_rawDescGZIP() []byte {
 	return file_zenith_v1_admin_proto_rawDescData
 }
 
-var file_zenith_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_zenith_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_zenith_v1_admin_proto_goTypes = []any{
 	(*Source)(nil),                         // 0: zenith.v1.Source
 	(*CreateSourceRequest)(nil),            // 1: zenith.v1.CreateSourceRequest
@@ -5019,42 +5138,44 @@ var file_zenith_v1_admin_proto_goTypes = []any{
 	(*ListEventDeadLettersRequest)(nil),    // 60: zenith.v1.ListEventDeadLettersRequest
 	(*ListEventDeadLettersResponse)(nil),   // 61: zenith.v1.ListEventDeadLettersResponse
 	(*ReplayEventDeadLettersRequest)(nil),  // 62: zenith.v1.ReplayEventDeadLettersRequest
-	(*ReplayEventDeadLettersResponse)(nil), // 63: zenith.v1.ReplayEventDeadLettersResponse
-	(*EventReplayOutcome)(nil),             // 64: zenith.v1.EventReplayOutcome
-	(*ApplyRequest)(nil),                   // 65: zenith.v1.ApplyRequest
-	(*ApplyResponse)(nil),                  // 66: zenith.v1.ApplyResponse
-	(*Change)(nil),                         // 67: zenith.v1.Change
-	(*FieldChange)(nil),                    // 68: zenith.v1.FieldChange
-	nil,                                    // 69: zenith.v1.ApplyRequest.ApiKeysEntry
-	(*timestamppb.Timestamp)(nil),          // 70: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                // 71: google.protobuf.Struct
-	(*Event)(nil),                          // 72: zenith.v1.Event
-	(*structpb.Value)(nil),                 // 73: google.protobuf.Value
+	(*DeleteEventDeadLettersRequest)(nil),  // 63: zenith.v1.DeleteEventDeadLettersRequest
+	(*DeleteEventDeadLettersResponse)(nil), // 64: zenith.v1.DeleteEventDeadLettersResponse
+	(*ReplayEventDeadLettersResponse)(nil), // 65: zenith.v1.ReplayEventDeadLettersResponse
+	(*EventReplayOutcome)(nil),             // 66: zenith.v1.EventReplayOutcome
+	(*ApplyRequest)(nil),                   // 67: zenith.v1.ApplyRequest
+	(*ApplyResponse)(nil),                  // 68: zenith.v1.ApplyResponse
+	(*Change)(nil),                         // 69: zenith.v1.Change
+	(*FieldChange)(nil),                    // 70: zenith.v1.FieldChange
+	nil,                                    // 71: zenith.v1.ApplyRequest.ApiKeysEntry
+	(*timestamppb.Timestamp)(nil),          // 72: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 73: google.protobuf.Struct
+	(*Event)(nil),                          // 74: zenith.v1.Event
+	(*structpb.Value)(nil),                 // 75: google.protobuf.Value
 }
 var file_zenith_v1_admin_proto_depIdxs = []int32{
-	70, // 0: zenith.v1.Source.created_at:type_name -> google.protobuf.Timestamp
-	70, // 1: zenith.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 0: zenith.v1.Source.created_at:type_name -> google.protobuf.Timestamp
+	72, // 1: zenith.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: zenith.v1.CreateSourceResponse.source:type_name -> zenith.v1.Source
 	0,  // 3: zenith.v1.ListSourcesResponse.sources:type_name -> zenith.v1.Source
 	0,  // 4: zenith.v1.GetSourceResponse.source:type_name -> zenith.v1.Source
 	0,  // 5: zenith.v1.UpdateSourceResponse.source:type_name -> zenith.v1.Source
-	70, // 6: zenith.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	70, // 7: zenith.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
-	70, // 8: zenith.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	72, // 6: zenith.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	72, // 7: zenith.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	72, // 8: zenith.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
 	11, // 9: zenith.v1.CreateAPIKeyResponse.api_key:type_name -> zenith.v1.APIKey
 	11, // 10: zenith.v1.ListAPIKeysResponse.api_keys:type_name -> zenith.v1.APIKey
 	11, // 11: zenith.v1.RevokeAPIKeyResponse.api_key:type_name -> zenith.v1.APIKey
-	71, // 12: zenith.v1.Sink.settings:type_name -> google.protobuf.Struct
-	70, // 13: zenith.v1.Sink.created_at:type_name -> google.protobuf.Timestamp
-	70, // 14: zenith.v1.Sink.updated_at:type_name -> google.protobuf.Timestamp
-	71, // 15: zenith.v1.CreateSinkRequest.settings:type_name -> google.protobuf.Struct
+	73, // 12: zenith.v1.Sink.settings:type_name -> google.protobuf.Struct
+	72, // 13: zenith.v1.Sink.created_at:type_name -> google.protobuf.Timestamp
+	72, // 14: zenith.v1.Sink.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 15: zenith.v1.CreateSinkRequest.settings:type_name -> google.protobuf.Struct
 	18, // 16: zenith.v1.CreateSinkResponse.sink:type_name -> zenith.v1.Sink
 	18, // 17: zenith.v1.ListSinksResponse.sinks:type_name -> zenith.v1.Sink
 	18, // 18: zenith.v1.GetSinkResponse.sink:type_name -> zenith.v1.Sink
-	71, // 19: zenith.v1.UpdateSinkRequest.settings:type_name -> google.protobuf.Struct
+	73, // 19: zenith.v1.UpdateSinkRequest.settings:type_name -> google.protobuf.Struct
 	18, // 20: zenith.v1.UpdateSinkResponse.sink:type_name -> zenith.v1.Sink
-	71, // 21: zenith.v1.Rule.condition:type_name -> google.protobuf.Struct
-	70, // 22: zenith.v1.Rule.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 21: zenith.v1.Rule.condition:type_name -> google.protobuf.Struct
+	72, // 22: zenith.v1.Rule.updated_at:type_name -> google.protobuf.Timestamp
 	29, // 23: zenith.v1.CreateRuleRequest.rule:type_name -> zenith.v1.Rule
 	29, // 24: zenith.v1.CreateRuleResponse.rule:type_name -> zenith.v1.Rule
 	29, // 25: zenith.v1.ListRulesResponse.rules:type_name -> zenith.v1.Rule
@@ -5063,98 +5184,101 @@ var file_zenith_v1_admin_proto_depIdxs = []int32{
 	29, // 28: zenith.v1.UpdateRuleResponse.rule:type_name -> zenith.v1.Rule
 	29, // 29: zenith.v1.SetRuleEnabledResponse.rule:type_name -> zenith.v1.Rule
 	29, // 30: zenith.v1.TestRulesRequest.draft:type_name -> zenith.v1.Rule
-	72, // 31: zenith.v1.TestRulesRequest.event:type_name -> zenith.v1.Event
+	74, // 31: zenith.v1.TestRulesRequest.event:type_name -> zenith.v1.Event
 	44, // 32: zenith.v1.TestRulesResponse.results:type_name -> zenith.v1.RuleResult
 	45, // 33: zenith.v1.RuleResult.condition:type_name -> zenith.v1.ConditionResult
-	73, // 34: zenith.v1.ConditionResult.value:type_name -> google.protobuf.Value
-	73, // 35: zenith.v1.ConditionResult.got:type_name -> google.protobuf.Value
+	75, // 34: zenith.v1.ConditionResult.value:type_name -> google.protobuf.Value
+	75, // 35: zenith.v1.ConditionResult.got:type_name -> google.protobuf.Value
 	45, // 36: zenith.v1.ConditionResult.children:type_name -> zenith.v1.ConditionResult
-	70, // 37: zenith.v1.AuditEntry.event_time:type_name -> google.protobuf.Timestamp
-	70, // 38: zenith.v1.AuditEntry.matched_at:type_name -> google.protobuf.Timestamp
-	70, // 39: zenith.v1.AuditEntry.created_at:type_name -> google.protobuf.Timestamp
-	70, // 40: zenith.v1.AuditEntry.updated_at:type_name -> google.protobuf.Timestamp
-	70, // 41: zenith.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	70, // 42: zenith.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	72, // 37: zenith.v1.AuditEntry.event_time:type_name -> google.protobuf.Timestamp
+	72, // 38: zenith.v1.AuditEntry.matched_at:type_name -> google.protobuf.Timestamp
+	72, // 39: zenith.v1.AuditEntry.created_at:type_name -> google.protobuf.Timestamp
+	72, // 40: zenith.v1.AuditEntry.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 41: zenith.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	72, // 42: zenith.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
 	46, // 43: zenith.v1.ListAuditResponse.entries:type_name -> zenith.v1.AuditEntry
-	70, // 44: zenith.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	70, // 45: zenith.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	70, // 46: zenith.v1.DeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
+	72, // 44: zenith.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	72, // 45: zenith.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	72, // 46: zenith.v1.DeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
 	49, // 47: zenith.v1.ListDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
 	50, // 48: zenith.v1.ListDeadLettersResponse.dead_letters:type_name -> zenith.v1.DeadLetter
 	49, // 49: zenith.v1.ReplayDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
 	57, // 50: zenith.v1.ReplayDeadLettersResponse.outcomes:type_name -> zenith.v1.ReplayOutcome
 	49, // 51: zenith.v1.DeleteDeadLettersRequest.filter:type_name -> zenith.v1.DeadLetterFilter
-	70, // 52: zenith.v1.EventDeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	70, // 53: zenith.v1.EventDeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	70, // 54: zenith.v1.EventDeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
-	73, // 55: zenith.v1.EventDeadLetter.payload:type_name -> google.protobuf.Value
-	70, // 56: zenith.v1.EventDeadLetter.replayed_at:type_name -> google.protobuf.Timestamp
+	72, // 52: zenith.v1.EventDeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	72, // 53: zenith.v1.EventDeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	72, // 54: zenith.v1.EventDeadLetter.dead_lettered_at:type_name -> google.protobuf.Timestamp
+	75, // 55: zenith.v1.EventDeadLetter.payload:type_name -> google.protobuf.Value
+	72, // 56: zenith.v1.EventDeadLetter.replayed_at:type_name -> google.protobuf.Timestamp
 	58, // 57: zenith.v1.ListEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
 	59, // 58: zenith.v1.ListEventDeadLettersResponse.dead_letters:type_name -> zenith.v1.EventDeadLetter
 	58, // 59: zenith.v1.ReplayEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
-	64, // 60: zenith.v1.ReplayEventDeadLettersResponse.outcomes:type_name -> zenith.v1.EventReplayOutcome
-	69, // 61: zenith.v1.ApplyRequest.api_keys:type_name -> zenith.v1.ApplyRequest.ApiKeysEntry
-	67, // 62: zenith.v1.ApplyResponse.changes:type_name -> zenith.v1.Change
-	68, // 63: zenith.v1.Change.fields:type_name -> zenith.v1.FieldChange
-	1,  // 64: zenith.v1.AdminService.CreateSource:input_type -> zenith.v1.CreateSourceRequest
-	3,  // 65: zenith.v1.AdminService.ListSources:input_type -> zenith.v1.ListSourcesRequest
-	5,  // 66: zenith.v1.AdminService.GetSource:input_type -> zenith.v1.GetSourceRequest
-	7,  // 67: zenith.v1.AdminService.UpdateSource:input_type -> zenith.v1.UpdateSourceRequest
-	9,  // 68: zenith.v1.AdminService.DeleteSource:input_type -> zenith.v1.DeleteSourceRequest
-	12, // 69: zenith.v1.AdminService.CreateAPIKey:input_type -> zenith.v1.CreateAPIKeyRequest
-	14, // 70: zenith.v1.AdminService.ListAPIKeys:input_type -> zenith.v1.ListAPIKeysRequest
-	16, // 71: zenith.v1.AdminService.RevokeAPIKey:input_type -> zenith.v1.RevokeAPIKeyRequest
-	19, // 72: zenith.v1.AdminService.CreateSink:input_type -> zenith.v1.CreateSinkRequest
-	21, // 73: zenith.v1.AdminService.ListSinks:input_type -> zenith.v1.ListSinksRequest
-	23, // 74: zenith.v1.AdminService.GetSink:input_type -> zenith.v1.GetSinkRequest
-	25, // 75: zenith.v1.AdminService.UpdateSink:input_type -> zenith.v1.UpdateSinkRequest
-	27, // 76: zenith.v1.AdminService.DeleteSink:input_type -> zenith.v1.DeleteSinkRequest
-	30, // 77: zenith.v1.AdminService.CreateRule:input_type -> zenith.v1.CreateRuleRequest
-	32, // 78: zenith.v1.AdminService.ListRules:input_type -> zenith.v1.ListRulesRequest
-	34, // 79: zenith.v1.AdminService.GetRule:input_type -> zenith.v1.GetRuleRequest
-	36, // 80: zenith.v1.AdminService.UpdateRule:input_type -> zenith.v1.UpdateRuleRequest
-	38, // 81: zenith.v1.AdminService.DeleteRule:input_type -> zenith.v1.DeleteRuleRequest
-	40, // 82: zenith.v1.AdminService.SetRuleEnabled:input_type -> zenith.v1.SetRuleEnabledRequest
-	42, // 83: zenith.v1.AdminService.TestRules:input_type -> zenith.v1.TestRulesRequest
-	47, // 84: zenith.v1.AdminService.ListAudit:input_type -> zenith.v1.ListAuditRequest
-	51, // 85: zenith.v1.AdminService.ListDeadLetters:input_type -> zenith.v1.ListDeadLettersRequest
-	53, // 86: zenith.v1.AdminService.ReplayDeadLetters:input_type -> zenith.v1.ReplayDeadLettersRequest
-	55, // 87: zenith.v1.AdminService.DeleteDeadLetters:input_type -> zenith.v1.DeleteDeadLettersRequest
-	60, // 88: zenith.v1.AdminService.ListEventDeadLetters:input_type -> zenith.v1.ListEventDeadLettersRequest
-	62, // 89: zenith.v1.AdminService.ReplayEventDeadLetters:input_type -> zenith.v1.ReplayEventDeadLettersRequest
-	65, // 90: zenith.v1.AdminService.Apply:input_type -> zenith.v1.ApplyRequest
-	2,  // 91: zenith.v1.AdminService.CreateSource:output_type -> zenith.v1.CreateSourceResponse
-	4,  // 92: zenith.v1.AdminService.ListSources:output_type -> zenith.v1.ListSourcesResponse
-	6,  // 93: zenith.v1.AdminService.GetSource:output_type -> zenith.v1.GetSourceResponse
-	8,  // 94: zenith.v1.AdminService.UpdateSource:output_type -> zenith.v1.UpdateSourceResponse
-	10, // 95: zenith.v1.AdminService.DeleteSource:output_type -> zenith.v1.DeleteSourceResponse
-	13, // 96: zenith.v1.AdminService.CreateAPIKey:output_type -> zenith.v1.CreateAPIKeyResponse
-	15, // 97: zenith.v1.AdminService.ListAPIKeys:output_type -> zenith.v1.ListAPIKeysResponse
-	17, // 98: zenith.v1.AdminService.RevokeAPIKey:output_type -> zenith.v1.RevokeAPIKeyResponse
-	20, // 99: zenith.v1.AdminService.CreateSink:output_type -> zenith.v1.CreateSinkResponse
-	22, // 100: zenith.v1.AdminService.ListSinks:output_type -> zenith.v1.ListSinksResponse
-	24, // 101: zenith.v1.AdminService.GetSink:output_type -> zenith.v1.GetSinkResponse
-	26, // 102: zenith.v1.AdminService.UpdateSink:output_type -> zenith.v1.UpdateSinkResponse
-	28, // 103: zenith.v1.AdminService.DeleteSink:output_type -> zenith.v1.DeleteSinkResponse
-	31, // 104: zenith.v1.AdminService.CreateRule:output_type -> zenith.v1.CreateRuleResponse
-	33, // 105: zenith.v1.AdminService.ListRules:output_type -> zenith.v1.ListRulesResponse
-	35, // 106: zenith.v1.AdminService.GetRule:output_type -> zenith.v1.GetRuleResponse
-	37, // 107: zenith.v1.AdminService.UpdateRule:output_type -> zenith.v1.UpdateRuleResponse
-	39, // 108: zenith.v1.AdminService.DeleteRule:output_type -> zenith.v1.DeleteRuleResponse
-	41, // 109: zenith.v1.AdminService.SetRuleEnabled:output_type -> zenith.v1.SetRuleEnabledResponse
-	43, // 110: zenith.v1.AdminService.TestRules:output_type -> zenith.v1.TestRulesResponse
-	48, // 111: zenith.v1.AdminService.ListAudit:output_type -> zenith.v1.ListAuditResponse
-	52, // 112: zenith.v1.AdminService.ListDeadLetters:output_type -> zenith.v1.ListDeadLettersResponse
-	54, // 113: zenith.v1.AdminService.ReplayDeadLetters:output_type -> zenith.v1.ReplayDeadLettersResponse
-	56, // 114: zenith.v1.AdminService.DeleteDeadLetters:output_type -> zenith.v1.DeleteDeadLettersResponse
-	61, // 115: zenith.v1.AdminService.ListEventDeadLetters:output_type -> zenith.v1.ListEventDeadLettersResponse
-	63, // 116: zenith.v1.AdminService.ReplayEventDeadLetters:output_type -> zenith.v1.ReplayEventDeadLettersResponse
-	66, // 117: zenith.v1.AdminService.Apply:output_type -> zenith.v1.ApplyResponse
-	91, // [91:118] is the sub-list for method output_type
-	64, // [64:91] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	58, // 60: zenith.v1.DeleteEventDeadLettersRequest.filter:type_name -> zenith.v1.EventDeadLetterFilter
+	66, // 61: zenith.v1.ReplayEventDeadLettersResponse.outcomes:type_name -> zenith.v1.EventReplayOutcome
+	71, // 62: zenith.v1.ApplyRequest.api_keys:type_name -> zenith.v1.ApplyRequest.ApiKeysEntry
+	69, // 63: zenith.v1.ApplyResponse.changes:type_name -> zenith.v1.Change
+	70, // 64: zenith.v1.Change.fields:type_name -> zenith.v1.FieldChange
+	1,  // 65: zenith.v1.AdminService.CreateSource:input_type -> zenith.v1.CreateSourceRequest
+	3,  // 66: zenith.v1.AdminService.ListSources:input_type -> zenith.v1.ListSourcesRequest
+	5,  // 67: zenith.v1.AdminService.GetSource:input_type -> zenith.v1.GetSourceRequest
+	7,  // 68: zenith.v1.AdminService.UpdateSource:input_type -> zenith.v1.UpdateSourceRequest
+	9,  // 69: zenith.v1.AdminService.DeleteSource:input_type -> zenith.v1.DeleteSourceRequest
+	12, // 70: zenith.v1.AdminService.CreateAPIKey:input_type -> zenith.v1.CreateAPIKeyRequest
+	14, // 71: zenith.v1.AdminService.ListAPIKeys:input_type -> zenith.v1.ListAPIKeysRequest
+	16, // 72: zenith.v1.AdminService.RevokeAPIKey:input_type -> zenith.v1.RevokeAPIKeyRequest
+	19, // 73: zenith.v1.AdminService.CreateSink:input_type -> zenith.v1.CreateSinkRequest
+	21, // 74: zenith.v1.AdminService.ListSinks:input_type -> zenith.v1.ListSinksRequest
+	23, // 75: zenith.v1.AdminService.GetSink:input_type -> zenith.v1.GetSinkRequest
+	25, // 76: zenith.v1.AdminService.UpdateSink:input_type -> zenith.v1.UpdateSinkRequest
+	27, // 77: zenith.v1.AdminService.DeleteSink:input_type -> zenith.v1.DeleteSinkRequest
+	30, // 78: zenith.v1.AdminService.CreateRule:input_type -> zenith.v1.CreateRuleRequest
+	32, // 79: zenith.v1.AdminService.ListRules:input_type -> zenith.v1.ListRulesRequest
+	34, // 80: zenith.v1.AdminService.GetRule:input_type -> zenith.v1.GetRuleRequest
+	36, // 81: zenith.v1.AdminService.UpdateRule:input_type -> zenith.v1.UpdateRuleRequest
+	38, // 82: zenith.v1.AdminService.DeleteRule:input_type -> zenith.v1.DeleteRuleRequest
+	40, // 83: zenith.v1.AdminService.SetRuleEnabled:input_type -> zenith.v1.SetRuleEnabledRequest
+	42, // 84: zenith.v1.AdminService.TestRules:input_type -> zenith.v1.TestRulesRequest
+	47, // 85: zenith.v1.AdminService.ListAudit:input_type -> zenith.v1.ListAuditRequest
+	51, // 86: zenith.v1.AdminService.ListDeadLetters:input_type -> zenith.v1.ListDeadLettersRequest
+	53, // 87: zenith.v1.AdminService.ReplayDeadLetters:input_type -> zenith.v1.ReplayDeadLettersRequest
+	55, // 88: zenith.v1.AdminService.DeleteDeadLetters:input_type -> zenith.v1.DeleteDeadLettersRequest
+	60, // 89: zenith.v1.AdminService.ListEventDeadLetters:input_type -> zenith.v1.ListEventDeadLettersRequest
+	62, // 90: zenith.v1.AdminService.ReplayEventDeadLetters:input_type -> zenith.v1.ReplayEventDeadLettersRequest
+	63, // 91: zenith.v1.AdminService.DeleteEventDeadLetters:input_type -> zenith.v1.DeleteEventDeadLettersRequest
+	67, // 92: zenith.v1.AdminService.Apply:input_type -> zenith.v1.ApplyRequest
+	2,  // 93: zenith.v1.AdminService.CreateSource:output_type -> zenith.v1.CreateSourceResponse
+	4,  // 94: zenith.v1.AdminService.ListSources:output_type -> zenith.v1.ListSourcesResponse
+	6,  // 95: zenith.v1.AdminService.GetSource:output_type -> zenith.v1.GetSourceResponse
+	8,  // 96: zenith.v1.AdminService.UpdateSource:output_type -> zenith.v1.UpdateSourceResponse
+	10, // 97: zenith.v1.AdminService.DeleteSource:output_type -> zenith.v1.DeleteSourceResponse
+	13, // 98: zenith.v1.AdminService.CreateAPIKey:output_type -> zenith.v1.CreateAPIKeyResponse
+	15, // 99: zenith.v1.AdminService.ListAPIKeys:output_type -> zenith.v1.ListAPIKeysResponse
+	17, // 100: zenith.v1.AdminService.RevokeAPIKey:output_type -> zenith.v1.RevokeAPIKeyResponse
+	20, // 101: zenith.v1.AdminService.CreateSink:output_type -> zenith.v1.CreateSinkResponse
+	22, // 102: zenith.v1.AdminService.ListSinks:output_type -> zenith.v1.ListSinksResponse
+	24, // 103: zenith.v1.AdminService.GetSink:output_type -> zenith.v1.GetSinkResponse
+	26, // 104: zenith.v1.AdminService.UpdateSink:output_type -> zenith.v1.UpdateSinkResponse
+	28, // 105: zenith.v1.AdminService.DeleteSink:output_type -> zenith.v1.DeleteSinkResponse
+	31, // 106: zenith.v1.AdminService.CreateRule:output_type -> zenith.v1.CreateRuleResponse
+	33, // 107: zenith.v1.AdminService.ListRules:output_type -> zenith.v1.ListRulesResponse
+	35, // 108: zenith.v1.AdminService.GetRule:output_type -> zenith.v1.GetRuleResponse
+	37, // 109: zenith.v1.AdminService.UpdateRule:output_type -> zenith.v1.UpdateRuleResponse
+	39, // 110: zenith.v1.AdminService.DeleteRule:output_type -> zenith.v1.DeleteRuleResponse
+	41, // 111: zenith.v1.AdminService.SetRuleEnabled:output_type -> zenith.v1.SetRuleEnabledResponse
+	43, // 112: zenith.v1.AdminService.TestRules:output_type -> zenith.v1.TestRulesResponse
+	48, // 113: zenith.v1.AdminService.ListAudit:output_type -> zenith.v1.ListAuditResponse
+	52, // 114: zenith.v1.AdminService.ListDeadLetters:output_type -> zenith.v1.ListDeadLettersResponse
+	54, // 115: zenith.v1.AdminService.ReplayDeadLetters:output_type -> zenith.v1.ReplayDeadLettersResponse
+	56, // 116: zenith.v1.AdminService.DeleteDeadLetters:output_type -> zenith.v1.DeleteDeadLettersResponse
+	61, // 117: zenith.v1.AdminService.ListEventDeadLetters:output_type -> zenith.v1.ListEventDeadLettersResponse
+	65, // 118: zenith.v1.AdminService.ReplayEventDeadLetters:output_type -> zenith.v1.ReplayEventDeadLettersResponse
+	64, // 119: zenith.v1.AdminService.DeleteEventDeadLetters:output_type -> zenith.v1.DeleteEventDeadLettersResponse
+	68, // 120: zenith.v1.AdminService.Apply:output_type -> zenith.v1.ApplyResponse
+	93, // [93:121] is the sub-list for method output_type
+	65, // [65:93] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_zenith_v1_admin_proto_init() }
@@ -5170,7 +5294,7 @@ func file_zenith_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zenith_v1_admin_proto_rawDesc), len(file_zenith_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   70,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

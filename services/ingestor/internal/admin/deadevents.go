@@ -72,9 +72,9 @@ func (s *Server) ReplayEventDeadLetters(ctx context.Context, req *connect.Reques
 	var chosen []eventDeadLetter
 	var err error
 	if seqs := req.Msg.GetSequences(); len(seqs) > 0 {
-		chosen, err = s.eventDeadLettersBySequence(ctx, seqs)
+		chosen, err = s.eventDeadLettersBySequence(ctx, seqs, false)
 	} else {
-		chosen, err = s.eventDeadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll())
+		chosen, err = s.eventDeadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll(), "replay")
 	}
 	if err != nil {
 		return nil, err
@@ -90,6 +90,31 @@ func (s *Server) ReplayEventDeadLetters(ctx context.Context, req *connect.Reques
 	}
 	s.log.InfoContext(ctx, "dead-lettered events replayed", "chosen", len(chosen))
 	return connect.NewResponse(resp), nil
+}
+
+// DeleteEventDeadLetters removes dead-lettered events from the dead-letter
+// stream, malformed ones included.
+func (s *Server) DeleteEventDeadLetters(ctx context.Context, req *connect.Request[zenithv1.DeleteEventDeadLettersRequest]) (*connect.Response[zenithv1.DeleteEventDeadLettersResponse], error) {
+	var chosen []eventDeadLetter
+	var err error
+	if seqs := req.Msg.GetSequences(); len(seqs) > 0 {
+		chosen, err = s.eventDeadLettersBySequence(ctx, seqs, true)
+	} else {
+		chosen, err = s.eventDeadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll(), "delete")
+	}
+	if err != nil {
+		return nil, err
+	}
+	seqs := make([]uint64, len(chosen))
+	for i, dl := range chosen {
+		seqs[i] = dl.msg.Sequence
+	}
+	deleted, err := s.deleteDeadLetters(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "dead-lettered events deleted", "count", len(deleted))
+	return connect.NewResponse(&zenithv1.DeleteEventDeadLettersResponse{Deleted: deleted}), nil
 }
 
 // replayEvent publishes a dead-lettered event, as it arrived, on its
@@ -154,8 +179,8 @@ func deadLetterOnlyHeader(k string) bool {
 }
 
 // eventDeadLettersBySequence reads the dead-lettered events at seqs. Every
-// one must exist and be readable by the rule-engines.
-func (s *Server) eventDeadLettersBySequence(ctx context.Context, seqs []uint64) ([]eventDeadLetter, error) {
+// one must exist and, unless malformedToo, be readable by the rule-engines.
+func (s *Server) eventDeadLettersBySequence(ctx context.Context, seqs []uint64, malformedToo bool) ([]eventDeadLetter, error) {
 	var list []eventDeadLetter
 	for i, seq := range seqs {
 		if slices.Contains(seqs[:i], seq) {
@@ -169,7 +194,7 @@ func (s *Server) eventDeadLettersBySequence(ctx context.Context, seqs []uint64) 
 		if err != nil {
 			return nil, invalid(fmt.Sprintf("sequences[%d]", i), "%v", err)
 		}
-		if dl.problem != nil {
+		if dl.problem != nil && !malformedToo {
 			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
 				"sequences[%d]: dead-lettered event %d is malformed, the rule-engines would refuse it again: %v", i, seq, dl.problem))
 		}
@@ -182,10 +207,11 @@ func (s *Server) eventDeadLettersBySequence(ctx context.Context, seqs []uint64) 
 }
 
 // eventDeadLettersByFilter reads every dead-lettered event filter selects.
-// An empty filter must be confirmed with all.
-func (s *Server) eventDeadLettersByFilter(ctx context.Context, filter *zenithv1.EventDeadLetterFilter, all bool) ([]eventDeadLetter, error) {
+// An empty filter must be confirmed with all, which the error says for
+// verb.
+func (s *Server) eventDeadLettersByFilter(ctx context.Context, filter *zenithv1.EventDeadLetterFilter, all bool, verb string) ([]eventDeadLetter, error) {
 	if emptyEventFilter(filter) && !all {
-		return nil, invalid("filter", "is empty: name sequences, narrow the filter, or set all to replay every dead-lettered event")
+		return nil, invalid("filter", "is empty: name sequences, narrow the filter, or set all to %s every dead-lettered event", verb)
 	}
 	return scanAll(func(start uint64) ([]eventDeadLetter, uint64, error) {
 		return s.scanEventDeadLetters(ctx, filter, start, replayBatch, maxScan)

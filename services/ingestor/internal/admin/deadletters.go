@@ -90,20 +90,33 @@ func (s *Server) DeleteDeadLetters(ctx context.Context, req *connect.Request[zen
 	if err != nil {
 		return nil, err
 	}
+	seqs := make([]uint64, len(chosen))
+	for i, dl := range chosen {
+		seqs[i] = dl.msg.Sequence
+	}
+	deleted, err := s.deleteDeadLetters(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "dead letters deleted", "count", len(deleted))
+	return connect.NewResponse(&zenithv1.DeleteDeadLettersResponse{Deleted: deleted}), nil
+}
+
+// deleteDeadLetters removes the messages at seqs from the dead-letter
+// stream and returns their sequences. One deleted meanwhile by another
+// call counts as deleted.
+func (s *Server) deleteDeadLetters(ctx context.Context, seqs []uint64) ([]uint64, error) {
 	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
 	if err != nil {
 		return nil, fmt.Errorf("open dead-letter stream: %w", err)
 	}
-	resp := &zenithv1.DeleteDeadLettersResponse{}
-	for _, dl := range chosen {
-		err := stream.DeleteMsg(ctx, dl.msg.Sequence)
+	for _, seq := range seqs {
+		err := stream.DeleteMsg(ctx, seq)
 		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, fmt.Errorf("delete dead letter %d: %w", dl.msg.Sequence, err)
+			return nil, fmt.Errorf("delete dead letter %d: %w", seq, err)
 		}
-		resp.Deleted = append(resp.Deleted, dl.msg.Sequence)
 	}
-	s.log.InfoContext(ctx, "dead letters deleted", "count", len(resp.Deleted))
-	return connect.NewResponse(resp), nil
+	return seqs, nil
 }
 
 // chooseDeadLetters reads the dead letters a replay or a deletion (verb)

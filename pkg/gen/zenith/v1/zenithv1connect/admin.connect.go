@@ -98,6 +98,9 @@ const (
 	// AdminServiceReplayEventDeadLettersProcedure is the fully-qualified name of the AdminService's
 	// ReplayEventDeadLetters RPC.
 	AdminServiceReplayEventDeadLettersProcedure = "/zenith.v1.AdminService/ReplayEventDeadLetters"
+	// AdminServiceDeleteEventDeadLettersProcedure is the fully-qualified name of the AdminService's
+	// DeleteEventDeadLetters RPC.
+	AdminServiceDeleteEventDeadLettersProcedure = "/zenith.v1.AdminService/DeleteEventDeadLetters"
 	// AdminServiceApplyProcedure is the fully-qualified name of the AdminService's Apply RPC.
 	AdminServiceApplyProcedure = "/zenith.v1.AdminService/Apply"
 )
@@ -185,6 +188,10 @@ type AdminServiceClient interface {
 	// again. A malformed event cannot be replayed: naming one by sequence is
 	// FailedPrecondition, and a filter skips it.
 	ReplayEventDeadLetters(context.Context, *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error)
+	// DeleteEventDeadLetters removes dead-lettered events from the
+	// dead-letter stream for good, malformed ones included: those dealt with
+	// some other way, or that will never be read.
+	DeleteEventDeadLetters(context.Context, *connect.Request[v1.DeleteEventDeadLettersRequest]) (*connect.Response[v1.DeleteEventDeadLettersResponse], error)
 	// Apply makes Zenith hold what a configuration file declares (the YAML
 	// the ingestor's ZENITH_CONFIG names), creating and updating by name and,
 	// with prune, deleting what the file leaves out. All or nothing. The
@@ -371,6 +378,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ReplayEventDeadLetters")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteEventDeadLetters: connect.NewClient[v1.DeleteEventDeadLettersRequest, v1.DeleteEventDeadLettersResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteEventDeadLettersProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteEventDeadLetters")),
+			connect.WithClientOptions(opts...),
+		),
 		apply: connect.NewClient[v1.ApplyRequest, v1.ApplyResponse](
 			httpClient,
 			baseURL+AdminServiceApplyProcedure,
@@ -408,6 +421,7 @@ type adminServiceClient struct {
 	deleteDeadLetters      *connect.Client[v1.DeleteDeadLettersRequest, v1.DeleteDeadLettersResponse]
 	listEventDeadLetters   *connect.Client[v1.ListEventDeadLettersRequest, v1.ListEventDeadLettersResponse]
 	replayEventDeadLetters *connect.Client[v1.ReplayEventDeadLettersRequest, v1.ReplayEventDeadLettersResponse]
+	deleteEventDeadLetters *connect.Client[v1.DeleteEventDeadLettersRequest, v1.DeleteEventDeadLettersResponse]
 	apply                  *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
 }
 
@@ -541,6 +555,11 @@ func (c *adminServiceClient) ReplayEventDeadLetters(ctx context.Context, req *co
 	return c.replayEventDeadLetters.CallUnary(ctx, req)
 }
 
+// DeleteEventDeadLetters calls zenith.v1.AdminService.DeleteEventDeadLetters.
+func (c *adminServiceClient) DeleteEventDeadLetters(ctx context.Context, req *connect.Request[v1.DeleteEventDeadLettersRequest]) (*connect.Response[v1.DeleteEventDeadLettersResponse], error) {
+	return c.deleteEventDeadLetters.CallUnary(ctx, req)
+}
+
 // Apply calls zenith.v1.AdminService.Apply.
 func (c *adminServiceClient) Apply(ctx context.Context, req *connect.Request[v1.ApplyRequest]) (*connect.Response[v1.ApplyResponse], error) {
 	return c.apply.CallUnary(ctx, req)
@@ -629,6 +648,10 @@ type AdminServiceHandler interface {
 	// again. A malformed event cannot be replayed: naming one by sequence is
 	// FailedPrecondition, and a filter skips it.
 	ReplayEventDeadLetters(context.Context, *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error)
+	// DeleteEventDeadLetters removes dead-lettered events from the
+	// dead-letter stream for good, malformed ones included: those dealt with
+	// some other way, or that will never be read.
+	DeleteEventDeadLetters(context.Context, *connect.Request[v1.DeleteEventDeadLettersRequest]) (*connect.Response[v1.DeleteEventDeadLettersResponse], error)
 	// Apply makes Zenith hold what a configuration file declares (the YAML
 	// the ingestor's ZENITH_CONFIG names), creating and updating by name and,
 	// with prune, deleting what the file leaves out. All or nothing. The
@@ -811,6 +834,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ReplayEventDeadLetters")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceDeleteEventDeadLettersHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteEventDeadLettersProcedure,
+		svc.DeleteEventDeadLetters,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteEventDeadLetters")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceApplyHandler := connect.NewUnaryHandler(
 		AdminServiceApplyProcedure,
 		svc.Apply,
@@ -871,6 +900,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListEventDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceReplayEventDeadLettersProcedure:
 			adminServiceReplayEventDeadLettersHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteEventDeadLettersProcedure:
+			adminServiceDeleteEventDeadLettersHandler.ServeHTTP(w, r)
 		case AdminServiceApplyProcedure:
 			adminServiceApplyHandler.ServeHTTP(w, r)
 		default:
@@ -984,6 +1015,10 @@ func (UnimplementedAdminServiceHandler) ListEventDeadLetters(context.Context, *c
 
 func (UnimplementedAdminServiceHandler) ReplayEventDeadLetters(context.Context, *connect.Request[v1.ReplayEventDeadLettersRequest]) (*connect.Response[v1.ReplayEventDeadLettersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.ReplayEventDeadLetters is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteEventDeadLetters(context.Context, *connect.Request[v1.DeleteEventDeadLettersRequest]) (*connect.Response[v1.DeleteEventDeadLettersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("zenith.v1.AdminService.DeleteEventDeadLetters is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) Apply(context.Context, *connect.Request[v1.ApplyRequest]) (*connect.Response[v1.ApplyResponse], error) {
