@@ -35,21 +35,19 @@ type options struct {
 	// LogLevel is the services' log level: debug, info, warn or error.
 	LogLevel slog.Level `env:"ZENITH_LOG_LEVEL" envDefault:"info"`
 	// ShopAPIKey is the example source's key, which examples/zenith.yaml
-	// reads; the public demo key unless set.
-	ShopAPIKey string `env:"SHOP_API_KEY" envDefault:"zenith-demo-shop-key-0001"`
-	// AdminTokens are the admin API's tokens, which the ingestor reads; the
-	// public demo token unless set (set it empty to serve no admin API).
+	// reads, and AdminTokens the admin API's tokens, which the ingestor
+	// reads. They are here so that --help lists them with their defaults;
+	// setDemoDefaults gives them those.
+	ShopAPIKey  string `env:"SHOP_API_KEY" envDefault:"zenith-demo-shop-key-0001"`
 	AdminTokens string `env:"ZENITH_ADMIN_TOKENS" envDefault:"zenith-demo-admin-token-0001"`
 }
 
-// demoDefaults are the variables zenith-local gives a public demo value
-// when they are not set, for the example configuration and the admin API.
-var demoDefaults = map[string]string{"SHOP_API_KEY": demoKey, "ZENITH_ADMIN_TOKENS": demoAdminToken}
-
-// setDemoDefaults sets the demo values of the variables that are not set,
-// where the configuration file and the services will read them.
+// setDemoDefaults gives SHOP_API_KEY and ZENITH_ADMIN_TOKENS their public
+// demo values when they are not set, where the configuration file and the
+// services will read them. Set empty counts as set: an empty
+// ZENITH_ADMIN_TOKENS serves no admin API.
 func setDemoDefaults() error {
-	for key, value := range demoDefaults {
+	for key, value := range map[string]string{"SHOP_API_KEY": demoKey, "ZENITH_ADMIN_TOKENS": demoAdminToken} {
 		if _, set := os.LookupEnv(key); set {
 			continue
 		}
