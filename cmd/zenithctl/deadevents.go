@@ -48,7 +48,7 @@ func (f *eventDeadLetterFilter) build() (*zenithv1.EventDeadLetterFilter, error)
 func eventDeadLettersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "events",
-		Short: "List dead-lettered events and replay them into the rule-engines",
+		Short: "List dead-lettered events, replay them into the rule-engines or delete them",
 		Long: `Dead-lettered events are those the rule-engines could not read (malformed
 events published straight to NATS) or gave up on (poison events: their
 actions could not be stored, their evaluation panicked, or they never
@@ -128,8 +128,8 @@ replayed: naming one by sequence fails, and a filter skips it.`,
 				return nil, err
 			}
 			req := &zenithv1.ReplayEventDeadLettersRequest{All: all, Sequences: seqs}
-			if len(req.Sequences) == 0 && filter.empty() && !all {
-				return nil, usagef("choose the dead-lettered events to replay: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one")
+			if err := checkChoice(seqs, filter.empty(), all, "choose the dead-lettered events to replay: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one"); err != nil {
+				return nil, err
 			}
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err
@@ -163,8 +163,8 @@ ones included: those named by sequence, or every one the filters select
 				return nil, err
 			}
 			req := &zenithv1.DeleteEventDeadLettersRequest{All: all, Sequences: seqs}
-			if len(req.Sequences) == 0 && filter.empty() && !all {
-				return nil, usagef("choose the dead-lettered events to delete: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one")
+			if err := checkChoice(seqs, filter.empty(), all, "choose the dead-lettered events to delete: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one"); err != nil {
+				return nil, err
 			}
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err

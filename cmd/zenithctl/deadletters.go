@@ -44,10 +44,10 @@ func (f *deadLetterFilter) build() (*zenithv1.DeadLetterFilter, error) {
 func deadLettersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
-		Short: "List dead-lettered actions and events, and replay them",
-		Long: `The dead-letter stream holds actions no sink took (dlq list, dlq replay)
-and events the rule-engines could not read or evaluate (dlq events list,
-dlq events replay).`,
+		Short: "List dead-lettered actions and events, replay or delete them",
+		Long: `The dead-letter stream holds actions no sink took (dlq list, dlq replay,
+dlq delete) and events the rule-engines could not read or evaluate (dlq
+events list, dlq events replay, dlq events delete).`,
 	}
 
 	var listFilter deadLetterFilter
@@ -96,8 +96,8 @@ letter whose dispatch was since delivered is skipped.`,
 				return nil, err
 			}
 			req := &zenithv1.ReplayDeadLettersRequest{All: all, Sequences: seqs}
-			if len(req.Sequences) == 0 && replayFilter.empty() && !all {
-				return nil, usagef("choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
+			if err := checkChoice(seqs, replayFilter.empty(), all, "choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one"); err != nil {
+				return nil, err
 			}
 			if req.Filter, err = replayFilter.build(); err != nil {
 				return nil, err
@@ -133,8 +133,8 @@ is gone; their audit rows keep their outcome.`,
 				return nil, err
 			}
 			req := &zenithv1.DeleteDeadLettersRequest{All: all, Sequences: seqs}
-			if len(req.Sequences) == 0 && filter.empty() && !all {
-				return nil, usagef("choose the dead letters to delete: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
+			if err := checkChoice(seqs, filter.empty(), all, "choose the dead letters to delete: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one"); err != nil {
+				return nil, err
 			}
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err
@@ -147,6 +147,19 @@ is gone; their audit rows keep their outcome.`,
 	filter.register(cmd.Flags())
 	cmd.Flags().BoolVar(&all, "all", false, "with no filter, delete every dead letter")
 	return cmd
+}
+
+// checkChoice refuses a command that names dead letters both by sequence
+// and by filters or --all, which the server would settle by ignoring the
+// filters, and one that names none, saying none.
+func checkChoice(seqs []uint64, filterEmpty, all bool, none string) error {
+	switch {
+	case len(seqs) > 0 && (!filterEmpty || all):
+		return usagef("name dead letters by sequence or by filters (or --all), not both")
+	case len(seqs) == 0 && filterEmpty && !all:
+		return usagef("%s", none)
+	}
+	return nil
 }
 
 // printDeleted writes one line per dead letter deleted, then the count.

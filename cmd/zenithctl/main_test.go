@@ -563,6 +563,8 @@ func TestEveryCommand(t *testing.T) {
 		{"negative limit", nil, []string{"audit", "--limit", "-1"}, exitUsage, "--limit: must be between 1 and 1000, not -1"},
 		{"limit too large", nil, []string{"dlq", "list", "--limit", "5000"}, exitUsage, "--limit: must be between 1 and 1000, not 5000"},
 		{"zero limit", nil, []string{"dlq", "events", "list", "--limit", "0"}, exitUsage, "--limit: must be between 1 and 1000, not 0"},
+		{"sequences and a filter", nil, []string{"dlq", "delete", "3", "--sink", "pager"}, exitUsage, "by sequence or by filters (or --all), not both"},
+		{"sequences and --all", nil, []string{"dlq", "events", "replay", "3", "--all"}, exitUsage, "by sequence or by filters (or --all), not both"},
 		{"server without a scheme", map[string]string{"ZENITH_SERVER": strings.TrimPrefix(p.env["ZENITH_SERVER"], "http://")}, []string{"sources", "list"}, exitOK, ""},
 		{"server on the producers' port", map[string]string{"ZENITH_SERVER": p.ingestURL}, []string{"sources", "list"}, exitError,
 			"is ZENITH_SERVER the admin API address (default port 8081)?"},

@@ -16,7 +16,7 @@ type wireEvent struct {
 	Source          string          `json:"source"`
 	Type            string          `json:"type"`
 	Time            string          `json:"time"`
-	Subject         string          `json:"subject"`
+	Subject         string          `json:"subject,omitempty"`
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
 	Extensions      []Extension     `json:"-"`

@@ -104,7 +104,7 @@ func TestWebhookRequest(t *testing.T) {
 		}
 	}
 	want := `{"dispatch_id":"` + a.DispatchID + `","event":{"specversion":"1.0","id":"ev-1","source":"shop",` +
-		`"type":"purchase.completed","time":"2026-03-01T12:00:00Z","subject":"","datacontenttype":"application/json",` +
+		`"type":"purchase.completed","time":"2026-03-01T12:00:00Z","datacontenttype":"application/json",` +
 		`"data":{"amount":742.5,"user":{"segment":"VIP"}}},"rule":{"id":"rule-1","name":"vip-purchase","version":3}}`
 	if diff := cmp.Diff(want, string(body)); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
