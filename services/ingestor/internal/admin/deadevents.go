@@ -105,17 +105,15 @@ func (s *Server) DeleteEventDeadLetters(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([]uint64, len(chosen))
-	for i, dl := range chosen {
-		seqs[i] = dl.msg.Sequence
-	}
-	deleted, err := s.deleteDeadLetters(ctx, seqs)
+	deleted, err := deleteDeadLetters(ctx, s, chosen, "dead-lettered events deleted")
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "dead-lettered events deleted", "count", len(deleted))
 	return connect.NewResponse(&zenithv1.DeleteEventDeadLettersResponse{Deleted: deleted}), nil
 }
+
+// sequence is the dead letter's place in the dead-letter stream.
+func (dl eventDeadLetter) sequence() uint64 { return dl.msg.Sequence }
 
 // replayEvent publishes a dead-lettered event, as it arrived, on its
 // original subject, and marks its row replayed. The message keeps the

@@ -90,34 +90,35 @@ func (s *Server) DeleteDeadLetters(ctx context.Context, req *connect.Request[zen
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([]uint64, len(chosen))
-	for i, dl := range chosen {
-		seqs[i] = dl.msg.Sequence
-	}
-	deleted, err := s.deleteDeadLetters(ctx, seqs)
+	deleted, err := deleteDeadLetters(ctx, s, chosen, "dead letters deleted")
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "dead letters deleted", "count", len(deleted))
 	return connect.NewResponse(&zenithv1.DeleteDeadLettersResponse{Deleted: deleted}), nil
 }
 
-// deleteDeadLetters removes the messages at seqs from the dead-letter
-// stream and returns their sequences. One deleted meanwhile by another
-// call counts as deleted.
-func (s *Server) deleteDeadLetters(ctx context.Context, seqs []uint64) ([]uint64, error) {
+// deleteDeadLetters removes chosen, dead letters of either kind, from the
+// dead-letter stream, logs how many under message, and returns their
+// sequences. One deleted meanwhile by another call counts as deleted.
+func deleteDeadLetters[T interface{ sequence() uint64 }](ctx context.Context, s *Server, chosen []T, message string) ([]uint64, error) {
 	stream, err := s.js.Stream(ctx, bus.DeadLetterStream)
 	if err != nil {
 		return nil, fmt.Errorf("open dead-letter stream: %w", err)
 	}
-	for _, seq := range seqs {
-		err := stream.DeleteMsg(ctx, seq)
+	seqs := make([]uint64, len(chosen))
+	for i, dl := range chosen {
+		seqs[i] = dl.sequence()
+		err := stream.DeleteMsg(ctx, seqs[i])
 		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, fmt.Errorf("delete dead letter %d: %w", seq, err)
+			return nil, fmt.Errorf("delete dead letter %d: %w", seqs[i], err)
 		}
 	}
+	s.log.InfoContext(ctx, message, "count", len(seqs))
 	return seqs, nil
 }
+
+// sequence is the dead letter's place in the dead-letter stream.
+func (dl deadLetter) sequence() uint64 { return dl.msg.Sequence }
 
 // chooseDeadLetters reads the dead letters a replay or a deletion (verb)
 // names: seqs when given, else those filter selects.
