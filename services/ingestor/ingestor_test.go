@@ -418,18 +418,22 @@ func TestFullStreamRefusesWithRetryAfter(t *testing.T) {
 	}
 }
 
+// rpcProtocols are the protocols the ingestor's port serves its RPCs in,
+// each with the client options that speak it.
+var rpcProtocols = []struct {
+	name string
+	opts []connect.ClientOption
+}{
+	{"connect", nil},
+	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+	{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
+}
+
 func TestConnectIngest(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
 
-	for _, protocol := range []struct {
-		name string
-		opts []connect.ClientOption
-	}{
-		{"connect", nil},
-		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
-	} {
+	for _, protocol := range rpcProtocols {
 		t.Run(protocol.name, func(t *testing.T) {
 			client := zenithv1connect.NewIngestorServiceClient(h2cClient(), h.url, protocol.opts...)
 			data, _ := structpb.NewStruct(map[string]any{"amount": 742.5})
@@ -518,14 +522,7 @@ func TestConnectRefusesTwoContentTypes(t *testing.T) {
 	httpClient.Transport = secondContentType{httpClient.Transport}
 	const says = "Content-Type: is given more than once"
 
-	for _, protocol := range []struct {
-		name string
-		opts []connect.ClientOption
-	}{
-		{"connect", nil},
-		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
-	} {
+	for _, protocol := range rpcProtocols {
 		t.Run(protocol.name, func(t *testing.T) {
 			before := testutil.ToFloat64(metrics.EventsRejected.WithLabelValues("", "unsupported_media_type"))
 			receivedBefore := testutil.ToFloat64(metrics.EventsReceived.WithLabelValues("rpc"))
