@@ -184,6 +184,11 @@ func (s *Service) maxAttempts(policy sinkconf.Policy) int {
 // priorAttempts is how many times the sink was called for the action in
 // earlier deliveries: as remembered by this process, or else estimated from
 // the delivery number, each earlier delivery having used all its attempts.
+//
+// TODO: keep the count where another process can read it. The estimate
+// after a restart also counts deliveries that made no call (deferred while
+// the sink's breaker was open), so the action may be dead-lettered sooner
+// than max_attempts calls, with an attempt count above the calls made.
 func (s *Service) priorAttempts(j job) int {
 	if n, ok := s.attempts.get(j.action.DispatchID); ok {
 		return n
