@@ -49,7 +49,8 @@ func run(ctx context.Context, out, logOut io.Writer) error {
 	if err := setDemoDefaults(); err != nil {
 		return err
 	}
-	if err := checkServiceSettings(); err != nil {
+	settings, err := checkServiceSettings()
+	if err != nil {
 		return err
 	}
 	if _, err := config.Load(opts.ConfigPath); err != nil {
@@ -60,7 +61,7 @@ func run(ctx context.Context, out, logOut io.Writer) error {
 		return err
 	}
 	defer release()
-	if err := checkAddrs(opts); err != nil {
+	if err := checkAddrs(opts, settings); err != nil {
 		return err
 	}
 	newLogger := func(service string) *slog.Logger {

@@ -71,11 +71,11 @@ func stackConfig(natsURL, databaseURL string) (stack.Config, error) {
 
 // checkServiceSettings checks the services' settings before anything
 // starts, so that a mistaken variable is reported at once rather than after
-// NATS and PostgreSQL have come up. The addresses stand in for the ones
+// NATS and PostgreSQL have come up, and returns them for the checks that
+// follow. The addresses of NATS and the database stand in for the ones
 // chosen later, which are not known yet.
-func checkServiceSettings() error {
-	_, err := stackConfig("nats://127.0.0.1:4222", "postgres://127.0.0.1/zenith")
-	return err
+func checkServiceSettings() (stack.Config, error) {
+	return stackConfig("nats://127.0.0.1:4222", "postgres://127.0.0.1/zenith")
 }
 
 // localEgress is what a local run lets sinks reach besides public

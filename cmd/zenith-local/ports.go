@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/zenith-hq/zenith/cmd/internal/stack"
 )
 
 // listenAddr is an address the pipeline will listen on, and the variable
@@ -24,11 +26,7 @@ type listenAddr struct {
 // are checked, so that two settings naming one address are caught too. The
 // local PostgreSQL's port is left out when its folder holds a cluster: one
 // left running by a killed run holds it and is reused.
-func checkAddrs(opts options) error {
-	settings, err := stackConfig("nats://127.0.0.1:4222", "postgres://127.0.0.1/zenith")
-	if err != nil {
-		return err
-	}
+func checkAddrs(opts options, settings stack.Config) error {
 	addrs := []listenAddr{
 		{"INGESTOR_ADDR", settings.Ingestor.ListenAddr},
 		{"INGESTOR_ADMIN_ADDR", settings.Ingestor.AdminAddr},
@@ -44,10 +42,11 @@ func checkAddrs(opts options) error {
 	if opts.ReceiverAddr != "off" {
 		addrs = append(addrs, listenAddr{"ZENITH_RECEIVER_ADDR", opts.ReceiverAddr})
 	}
-	if pg, err := postgresAddr(opts); err != nil || pg != nil {
-		if err != nil {
-			return err
-		}
+	pg, err := postgresAddr(opts)
+	if err != nil {
+		return err
+	}
+	if pg != nil {
 		addrs = append(addrs, *pg)
 	}
 	return holdAll(addrs)

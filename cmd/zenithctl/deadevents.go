@@ -123,14 +123,11 @@ again; an action of it already in the audit log is not delivered again.
 Replaying a dead letter twice publishes it once. A malformed event cannot be
 replayed: naming one by sequence fails, and a filter skips it.`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.ReplayEventDeadLettersResponse], error) {
-			seqs, err := sequences(a)
+			seqs, err := chosenSequences(a, filter.empty(), all, "choose the dead-lettered events to replay: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one")
 			if err != nil {
 				return nil, err
 			}
 			req := &zenithv1.ReplayEventDeadLettersRequest{All: all, Sequences: seqs}
-			if err := checkChoice(seqs, filter.empty(), all, "choose the dead-lettered events to replay: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one"); err != nil {
-				return nil, err
-			}
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err
 			}
@@ -158,14 +155,11 @@ func deleteEventDeadLettersCommand(g *globals) *cobra.Command {
 ones included: those named by sequence, or every one the filters select
 (without filters, --all is needed).`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.DeleteEventDeadLettersResponse], error) {
-			seqs, err := sequences(a)
+			seqs, err := chosenSequences(a, filter.empty(), all, "choose the dead-lettered events to delete: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one")
 			if err != nil {
 				return nil, err
 			}
 			req := &zenithv1.DeleteEventDeadLettersRequest{All: all, Sequences: seqs}
-			if err := checkChoice(seqs, filter.empty(), all, "choose the dead-lettered events to delete: sequences, filters (--source, --event-id, --type, --reason, --since, --until), or --all for every one"); err != nil {
-				return nil, err
-			}
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err
 			}

@@ -91,14 +91,11 @@ select (without filters, --all is needed). Each goes back to the dispatchers,
 which deliver it again and record the new outcome in its audit row; a dead
 letter whose dispatch was since delivered is skipped.`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.ReplayDeadLettersResponse], error) {
-			seqs, err := sequences(a)
+			seqs, err := chosenSequences(a, replayFilter.empty(), all, "choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
 			if err != nil {
 				return nil, err
 			}
 			req := &zenithv1.ReplayDeadLettersRequest{All: all, Sequences: seqs}
-			if err := checkChoice(seqs, replayFilter.empty(), all, "choose the dead letters to replay: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one"); err != nil {
-				return nil, err
-			}
 			if req.Filter, err = replayFilter.build(); err != nil {
 				return nil, err
 			}
@@ -128,14 +125,11 @@ sequence, or every one the filters select (without filters, --all is
 needed). Use it for dead letters dealt with some other way, or whose sink
 is gone; their audit rows keep their outcome.`,
 		RunE: runner(g, func(ctx context.Context, c adminClient, a []string) (*connect.Response[zenithv1.DeleteDeadLettersResponse], error) {
-			seqs, err := sequences(a)
+			seqs, err := chosenSequences(a, filter.empty(), all, "choose the dead letters to delete: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one")
 			if err != nil {
 				return nil, err
 			}
 			req := &zenithv1.DeleteDeadLettersRequest{All: all, Sequences: seqs}
-			if err := checkChoice(seqs, filter.empty(), all, "choose the dead letters to delete: sequences, filters (--event-id, --rule, --sink, --since, --until), or --all for every one"); err != nil {
-				return nil, err
-			}
 			if req.Filter, err = filter.build(); err != nil {
 				return nil, err
 			}
@@ -149,17 +143,21 @@ is gone; their audit rows keep their outcome.`,
 	return cmd
 }
 
-// checkChoice refuses a command that names dead letters both by sequence
-// and by filters or --all, which the server would settle by ignoring the
-// filters, and one that names none, saying none.
-func checkChoice(seqs []uint64, filterEmpty, all bool, none string) error {
+// chosenSequences reads the sequences args name for a replay or a deletion,
+// refusing them mixed with filters or --all, which the server would settle
+// by ignoring the filters, and refusing a command that names nothing, with
+// none as the message.
+func chosenSequences(args []string, filterEmpty, all bool, none string) ([]uint64, error) {
+	seqs, err := sequences(args)
 	switch {
+	case err != nil:
+		return nil, err
 	case len(seqs) > 0 && (!filterEmpty || all):
-		return usagef("name dead letters by sequence or by filters (or --all), not both")
+		return nil, usagef("name dead letters by sequence or by filters (or --all), not both")
 	case len(seqs) == 0 && filterEmpty && !all:
-		return usagef("%s", none)
+		return nil, usagef("%s", none)
 	}
-	return nil
+	return seqs, nil
 }
 
 // printDeleted writes one line per dead letter deleted, then the count.

@@ -163,11 +163,11 @@ func refuseNUL(doc json.RawMessage, path string) error {
 	if !bytes.Contains(doc, []byte(`\u0000`)) {
 		return nil
 	}
-	var tree any
-	if err := json.Unmarshal(doc, &tree); err != nil {
+	tree, err := decodeSettings(doc)
+	if err != nil {
 		return nil // the item's own checks name what is wrong with it
 	}
-	if at, found := nulPath(tree, path); found {
+	if at, found := findString(tree, path, hasNUL); found {
 		// A sink's settings saved through the admin API have no path of
 		// their own.
 		return errorAt(cmp.Or(at, "settings"), "must not contain the character U+0000")
@@ -175,27 +175,4 @@ func refuseNUL(doc json.RawMessage, path string) error {
 	return nil
 }
 
-// nulPath returns the place in the decoded JSON v, at path, of the first
-// string found holding U+0000, key or value.
-func nulPath(v any, path string) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return path, strings.ContainsRune(v, 0)
-	case []any:
-		for i, item := range v {
-			if at, found := nulPath(item, fmt.Sprintf("%s[%d]", path, i)); found {
-				return at, true
-			}
-		}
-	case map[string]any:
-		for key, item := range v {
-			if strings.ContainsRune(key, 0) {
-				return path, true
-			}
-			if at, found := nulPath(item, join(path, pathKey(key))); found {
-				return at, true
-			}
-		}
-	}
-	return "", false
-}
+func hasNUL(s string) bool { return strings.ContainsRune(s, 0) }

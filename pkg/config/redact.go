@@ -137,26 +137,34 @@ func refuseRedacted(settings json.RawMessage, path string) error {
 	if err != nil {
 		return nil // sinkconf names what is wrong with settings that are not JSON
 	}
-	if at, found := findRedacted(doc, path); found {
+	if at, found := findString(doc, path, isRedacted); found {
 		return errorAt(at, "%q stands for a secret that was not shown: write the secret itself (or ${VARIABLE})", sinkconf.RedactedValue)
 	}
 	return nil
 }
 
-// findRedacted returns the path of the first RedactedValue in doc.
-func findRedacted(doc any, path string) (string, bool) {
+func isRedacted(s string) bool { return s == sinkconf.RedactedValue }
+
+// findString returns the path, under path, of the first string of doc, a
+// decoded JSON value, that match accepts: a value, or a key, which is
+// placed at its object. Keys are visited in order, so the answer does not
+// change from one call to the next.
+func findString(doc any, path string, match func(string) bool) (string, bool) {
 	switch v := doc.(type) {
 	case string:
-		return path, v == sinkconf.RedactedValue
+		return path, match(v)
 	case map[string]any:
 		for _, key := range slices.Sorted(maps.Keys(v)) {
-			if at, found := findRedacted(v[key], join(path, pathKey(key))); found {
+			if match(key) {
+				return path, true
+			}
+			if at, found := findString(v[key], join(path, pathKey(key)), match); found {
 				return at, true
 			}
 		}
 	case []any:
 		for i, item := range v {
-			if at, found := findRedacted(item, fmt.Sprintf("%s[%d]", path, i)); found {
+			if at, found := findString(item, fmt.Sprintf("%s[%d]", path, i), match); found {
 				return at, true
 			}
 		}

@@ -56,10 +56,9 @@ func isCoreAttribute(name string) bool {
 }
 
 // extensionNameProblem says what an extension attribute's name must be.
-func extensionNameProblem() string {
-	return fmt.Sprintf("is not an attribute Zenith knows, and an extension attribute's name must be 1-%d lower-case letters and digits",
-		MaxExtensionNameLength)
-}
+var extensionNameProblem = fmt.Sprintf(
+	"is not an attribute Zenith knows, and an extension attribute's name must be 1-%d lower-case letters and digits",
+	MaxExtensionNameLength)
 
 // validateExtensions checks e's extension attributes: how many, their
 // names, sorted and each given once, and their values.
@@ -69,7 +68,7 @@ func validateExtensions(exts []Extension) error {
 	}
 	for i, x := range exts {
 		if !validExtensionName(x.Name) {
-			return codedErr(attributeName(x.Name), ReasonInvalidExtension, "%s", extensionNameProblem())
+			return codedErr(attributeName(x.Name), ReasonInvalidExtension, "%s", extensionNameProblem)
 		}
 		if i > 0 && exts[i-1].Name == x.Name {
 			return codedErr(x.Name, ReasonDuplicateKey, "is given twice")
@@ -111,7 +110,7 @@ func extensionsFromHeader(h nats.Header) ([]Extension, error) {
 			return nil, codedErr(cePrefix+name, ReasonDuplicateKey, "is given twice")
 		}
 		if !validExtensionName(name) {
-			return nil, codedErr(attributeName(cePrefix+name), ReasonInvalidExtension, "%s", extensionNameProblem())
+			return nil, codedErr(attributeName(cePrefix+name), ReasonInvalidExtension, "%s", extensionNameProblem)
 		}
 		exts = append(exts, Extension{Name: name, Value: values[0]})
 	}

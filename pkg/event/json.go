@@ -145,7 +145,7 @@ func (s *scanner) extension(w *wireEvent, name string) bool {
 	case name == "data_base64":
 		return s.fail(fieldErr(name, "binary data is not supported: send data as a JSON object"))
 	case !validExtensionName(name):
-		return s.fail(codedErr(attributeName(name), ReasonUnknownAttribute, "%s", extensionNameProblem()))
+		return s.fail(codedErr(attributeName(name), ReasonUnknownAttribute, "%s", extensionNameProblem))
 	}
 
 	s.root = name

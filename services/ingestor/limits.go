@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zenith-hq/zenith/pkg/event"
+	"github.com/zenith-hq/zenith/pkg/metrics"
 )
 
 // Reasons of refusals the ingestor finds itself, beside pkg/event's.
@@ -61,19 +62,27 @@ func contentTypeTwice() *event.FieldError {
 // sees the request, so the check stands in front of it. The answer is
 // InvalidArgument, written by connect-go in the protocol the first header
 // names: a Connect error, or gRPC and gRPC-Web status trailers, which each
-// client reads. refused, when not nil, is called for each refusal.
-func oneContentType(next http.Handler, refused func()) http.Handler {
+// client reads. count, when not nil, counts each refusal by its reason.
+func oneContentType(next http.Handler, count func(reason string)) http.Handler {
 	errs := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.Header.Values("Content-Type")) <= 1 {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if refused != nil {
-			refused()
+		if count != nil {
+			count(reasonUnsupportedMedia)
 		}
 		_ = errs.Write(w, r, connect.NewError(connect.CodeInvalidArgument, contentTypeTwice()))
 	})
+}
+
+// countRefusedRPC counts an RPC refused before its handler runs (its key
+// unread, its event unknown) as received and rejected for reason, so that
+// received stays accepted plus rejected.
+func countRefusedRPC(reason string) {
+	metrics.EventsReceived.WithLabelValues("rpc").Inc()
+	metrics.EventsRejected.WithLabelValues("", reason).Inc()
 }
 
 func isJSON(media string) bool {

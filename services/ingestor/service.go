@@ -18,7 +18,6 @@ import (
 	"github.com/zenith-hq/zenith/pkg/bus"
 	"github.com/zenith-hq/zenith/pkg/config"
 	"github.com/zenith-hq/zenith/pkg/gen/zenith/v1/zenithv1connect"
-	"github.com/zenith-hq/zenith/pkg/metrics"
 	"github.com/zenith-hq/zenith/pkg/store"
 	"github.com/zenith-hq/zenith/pkg/telemetry"
 	"github.com/zenith-hq/zenith/services/ingestor/internal/admin"
@@ -181,7 +180,7 @@ func (s *Service) routes(pub *publisher) http.Handler {
 		connect.WithCompression("gzip", newBoundedGzip(s.cfg.MaxDecompressedBytes), newGzipWriter),
 	)
 	path, handler := zenithv1connect.NewIngestorServiceHandler(rpc, opts...)
-	mux.Handle(path, oneContentType(limitBody(s.cfg.MaxBodyBytes, handler), countContentTypeTwice))
+	mux.Handle(path, oneContentType(limitBody(s.cfg.MaxBodyBytes, handler), countRefusedRPC))
 	mux.Handle("POST /v1/events", &restHandler{
 		keys: s.keys, limiter: limiter, pub: pub,
 		maxBody: s.cfg.MaxBodyBytes, maxDecompressed: s.cfg.MaxDecompressedBytes,
@@ -189,20 +188,6 @@ func (s *Service) routes(pub *publisher) http.Handler {
 	})
 	mux.HandleFunc("/v1/events", methodNotAllowed)
 	return traced(mux)
-}
-
-// countContentTypeTwice counts an RPC refused for its several Content-Type
-// headers.
-func countContentTypeTwice() {
-	countRefusedRPC(reasonUnsupportedMedia)
-}
-
-// countRefusedRPC counts an RPC refused before its handler runs (its key
-// unread, its event unknown) as received and rejected for reason, so that
-// received stays accepted plus rejected.
-func countRefusedRPC(reason string) {
-	metrics.EventsReceived.WithLabelValues("rpc").Inc()
-	metrics.EventsRejected.WithLabelValues("", reason).Inc()
 }
 
 func (s *Service) listen() error {

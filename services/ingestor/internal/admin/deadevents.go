@@ -69,13 +69,7 @@ func (s *Server) ListEventDeadLetters(ctx context.Context, req *connect.Request[
 // subject they came on. A malformed event named by sequence fails the whole
 // call before anything is published; one a filter selects is skipped.
 func (s *Server) ReplayEventDeadLetters(ctx context.Context, req *connect.Request[zenithv1.ReplayEventDeadLettersRequest]) (*connect.Response[zenithv1.ReplayEventDeadLettersResponse], error) {
-	var chosen []eventDeadLetter
-	var err error
-	if seqs := req.Msg.GetSequences(); len(seqs) > 0 {
-		chosen, err = s.eventDeadLettersBySequence(ctx, seqs, false)
-	} else {
-		chosen, err = s.eventDeadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll(), "replay")
-	}
+	chosen, err := s.chooseEventDeadLetters(ctx, req.Msg.GetSequences(), req.Msg.GetFilter(), req.Msg.GetAll(), "replay", false)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +89,7 @@ func (s *Server) ReplayEventDeadLetters(ctx context.Context, req *connect.Reques
 // DeleteEventDeadLetters removes dead-lettered events from the dead-letter
 // stream, malformed ones included.
 func (s *Server) DeleteEventDeadLetters(ctx context.Context, req *connect.Request[zenithv1.DeleteEventDeadLettersRequest]) (*connect.Response[zenithv1.DeleteEventDeadLettersResponse], error) {
-	var chosen []eventDeadLetter
-	var err error
-	if seqs := req.Msg.GetSequences(); len(seqs) > 0 {
-		chosen, err = s.eventDeadLettersBySequence(ctx, seqs, true)
-	} else {
-		chosen, err = s.eventDeadLettersByFilter(ctx, req.Msg.GetFilter(), req.Msg.GetAll(), "delete")
-	}
+	chosen, err := s.chooseEventDeadLetters(ctx, req.Msg.GetSequences(), req.Msg.GetFilter(), req.Msg.GetAll(), "delete", true)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +162,17 @@ func deadLetterOnlyHeader(k string) bool {
 		return true
 	}
 	return strings.HasPrefix(strings.ToLower(k), "nats-")
+}
+
+// chooseEventDeadLetters reads the dead-lettered events a replay or a
+// deletion (verb) names: seqs when given, else those filter selects. A
+// malformed one may be named by sequence only with malformedToo: a replay
+// cannot help it, a deletion can.
+func (s *Server) chooseEventDeadLetters(ctx context.Context, seqs []uint64, filter *zenithv1.EventDeadLetterFilter, all bool, verb string, malformedToo bool) ([]eventDeadLetter, error) {
+	if len(seqs) > 0 {
+		return s.eventDeadLettersBySequence(ctx, seqs, malformedToo)
+	}
+	return s.eventDeadLettersByFilter(ctx, filter, all, verb)
 }
 
 // eventDeadLettersBySequence reads the dead-lettered events at seqs. Every
