@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,6 +199,33 @@ func TestCheckMediaType(t *testing.T) {
 		}
 		if fe, isField := event.AsFieldError(err); err != nil && (!isField || fe.Reason() != reasonUnsupportedMedia) {
 			t.Errorf("Content-Type %q: %v, want an unsupported_media_type refusal", tt.values, err)
+		}
+	}
+}
+
+// Requests refused at the same moment each learn the same wait: one
+// refusal's reservation is gone before the next request reserves, so none
+// queues behind another and reports twice the wait.
+func TestConcurrentRefusalsReportOneWait(t *testing.T) {
+	l := newKeyLimiter(0.001, 1)
+	now := time.Now()
+	if _, ok := l.take("k", 1, now); !ok {
+		t.Fatal("the first event was refused")
+	}
+
+	const requests = 200
+	waits := make([]time.Duration, requests)
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() {
+			waits[i], _ = l.take("k", 1, now)
+		})
+	}
+	wg.Wait()
+
+	for i, wait := range waits {
+		if wait <= 0 || wait > 1000*time.Second {
+			t.Fatalf("refusal %d: wait %v, want at most 1000s, the time one token takes", i, wait)
 		}
 	}
 }

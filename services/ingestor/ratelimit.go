@@ -30,6 +30,10 @@ type keyLimiter struct {
 type bucket struct {
 	limiter *rate.Limiter
 	used    time.Time
+	// take holds a refused request's reservation until it is cancelled,
+	// so that a request of the same key at the same moment does not queue
+	// behind it and report twice the wait.
+	take sync.Mutex
 }
 
 // newKeyLimiter returns a limiter of perSecond events a second and burst
@@ -53,7 +57,10 @@ func (l *keyLimiter) take(keyID string, n int, now time.Time) (wait time.Duratio
 	if l == nil {
 		return 0, true
 	}
-	r := l.bucket(keyID, now).ReserveN(now, n)
+	b := l.bucket(keyID, now)
+	b.take.Lock()
+	defer b.take.Unlock()
+	r := b.limiter.ReserveN(now, n)
 	if !r.OK() {
 		// More than the burst: never possible, and Config.Validate keeps
 		// the burst above the largest batch.
@@ -66,9 +73,9 @@ func (l *keyLimiter) take(keyID string, n int, now time.Time) (wait time.Duratio
 	return 0, true
 }
 
-// bucket returns keyID's limiter, creating it, and drops the buckets unused
+// bucket returns keyID's bucket, creating it, and drops the buckets unused
 // for idle, at most once per idle period.
-func (l *keyLimiter) bucket(keyID string, now time.Time) *rate.Limiter {
+func (l *keyLimiter) bucket(keyID string, now time.Time) *bucket {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) > l.idle {
@@ -85,7 +92,7 @@ func (l *keyLimiter) bucket(keyID string, now time.Time) *rate.Limiter {
 		l.buckets[keyID] = b
 	}
 	b.used = now
-	return b.limiter
+	return b
 }
 
 // size is the number of buckets held.
